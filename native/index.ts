@@ -1,0 +1,124 @@
+// Typed ESM entry point of the ebpf_native addon (native/src/*.cc over libbpf).
+//
+// Failures surface as plain Errors whose message names the operation and
+// ends with "; libbpf: <log>" when libbpf explained itself; errors from
+// syscalls also carry the positive errno value as `errno`.
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface MapInfo {
+  name: string;
+  type: number;
+  /** libbpf_bpf_map_type_str(), e.g. "percpu_hash". */
+  typeName: string;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  /** PERCPU_HASH / PERCPU_ARRAY / LRU_PERCPU_HASH (and PERCPU_CGROUP_STORAGE). */
+  perCpu: boolean;
+}
+
+export type AttachSpec =
+  /** bpf_program__attach: the target comes from the program's SEC() name. */
+  | { kind: 'auto' }
+  /** CPU-clock sampling at frequencyHz, one perf event per CPU (default: all online CPUs). */
+  | { kind: 'perf_event'; frequencyHz: number; cpus?: number[] }
+  | { kind: 'tracepoint'; category: string; name: string }
+  | { kind: 'raw_tracepoint'; name: string }
+  /** With functionName, offset is relative to the function; pid defaults to -1 (all). */
+  | { kind: 'uprobe'; binaryPath: string; functionName?: string; offset?: number; retprobe?: boolean; pid?: number };
+
+/**
+ * Packed map entries: `keys` holds count*keySize bytes and `values` holds
+ * count*valueStride bytes, where valueStride is valueSize for normal maps and
+ * roundUp(valueSize, 8) * numPossibleCpus() for per-CPU maps.
+ */
+export interface MapEntries {
+  count: number;
+  keys: Buffer;
+  values: Buffer;
+}
+
+// Type of the native class; the value is bound to the addon's export below.
+declare class NativeBpfObject {
+  private constructor();
+  /** bpf_object__open_file. */
+  static open(path: string): NativeBpfObject;
+  readonly path: string;
+  programNames(): string[];
+  mapNames(): string[];
+  /** bpf_object__load; a failure's message ends with libbpf's log tail (verifier output). */
+  load(): void;
+  /** May be called several times per program; every link is kept until close(). */
+  attach(program: string, spec: AttachSpec): void;
+  mapInfo(map: string): MapInfo;
+  /** value.length must equal the map's value stride (see MapEntries). */
+  update(map: string, key: Buffer, value: Buffer): void;
+  lookup(map: string, key: Buffer): Buffer | null;
+  delete(map: string, key: Buffer): boolean;
+  /** All entries, left in place. */
+  dump(map: string): MapEntries;
+  /** All entries, removed; array maps cannot delete, so their values are zeroed. */
+  drain(map: string): MapEntries;
+  /** Kernel ids of this object's loaded programs. */
+  progIds(): number[];
+  linkCount(): number;
+  /** Destroys all links and the object; idempotent. Any other method throws afterwards. */
+  close(): void;
+}
+
+interface NativeAddon {
+  BpfObject: typeof NativeBpfObject;
+  numPossibleCpus(): number;
+  onlineCpus(): number[];
+  libbpfVersion(): string;
+}
+
+const PACKAGE_NAME = 'ebpf-collector';
+
+// Works from native/index.ts and from its compiled form in dist/native/.
+function findProjectRoot(start: string): string {
+  for (let dir = start; ; dir = dirname(dir)) {
+    const manifest = join(dir, 'package.json');
+    if (existsSync(manifest)) {
+      const { name } = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown };
+      if (name === PACKAGE_NAME) return dir;
+    }
+    if (dirname(dir) === dir) {
+      throw new Error(`cannot locate the ${PACKAGE_NAME} project root above ${start}`);
+    }
+  }
+}
+
+function loadAddon(): NativeAddon {
+  const addonPath = join(
+    findProjectRoot(dirname(fileURLToPath(import.meta.url))),
+    'native', 'build', 'Release', 'ebpf_native.node',
+  );
+  if (!existsSync(addonPath)) {
+    throw new Error(`the ebpf_native addon is not built (${addonPath} is missing); run \`bash scripts/setup.sh\``);
+  }
+  return createRequire(import.meta.url)(addonPath) as NativeAddon;
+}
+
+const addon = loadAddon();
+
+export type BpfObject = NativeBpfObject;
+export const BpfObject: typeof NativeBpfObject = addon.BpfObject;
+
+/** libbpf_num_possible_cpus(): the number of slots in a per-CPU map value. */
+export function numPossibleCpus(): number {
+  return addon.numPossibleCpus();
+}
+
+/** CPUs listed in /sys/devices/system/cpu/online. */
+export function onlineCpus(): number[] {
+  return addon.onlineCpus();
+}
+
+/** Version of the libbpf the addon runs against, e.g. "1.1". */
+export function libbpfVersion(): string {
+  return addon.libbpfVersion();
+}

@@ -1,0 +1,47 @@
+// Entry point of the ebpf_native addon: module functions and class registration.
+#include <bpf/libbpf.h>
+#include <napi.h>
+
+#include <string>
+
+#include "bpf_object.h"
+#include "cpus.h"
+#include "diagnostics.h"
+
+namespace ebpf {
+namespace {
+
+Napi::Value NumPossibleCpus(const Napi::CallbackInfo& info) {
+  LogScope log;
+  return Napi::Number::New(info.Env(), PossibleCpus(info.Env()));
+}
+
+Napi::Value OnlineCpuList(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LogScope log;
+  std::vector<int> cpus = OnlineCpus(env);
+  Napi::Array result = Napi::Array::New(env, cpus.size());
+  for (size_t i = 0; i < cpus.size(); ++i) result.Set(uint32_t(i), Napi::Number::New(env, cpus[i]));
+  return result;
+}
+
+// Version of the libbpf actually loaded, which may differ from the headers.
+Napi::Value LibbpfVersion(const Napi::CallbackInfo& info) {
+  return Napi::String::New(info.Env(), std::to_string(libbpf_major_version()) + "." +
+                                           std::to_string(libbpf_minor_version()));
+}
+
+}  // namespace
+}  // namespace ebpf
+
+// NODE_API_MODULE pastes the function name into an identifier: keep it unqualified.
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  ebpf::InstallLibbpfLogCapture();
+  exports.Set("BpfObject", ebpf::BpfObject::Define(env));
+  exports.Set("numPossibleCpus", Napi::Function::New<ebpf::NumPossibleCpus>(env, "numPossibleCpus"));
+  exports.Set("onlineCpus", Napi::Function::New<ebpf::OnlineCpuList>(env, "onlineCpus"));
+  exports.Set("libbpfVersion", Napi::Function::New<ebpf::LibbpfVersion>(env, "libbpfVersion"));
+  return exports;
+}
+
+NODE_API_MODULE(ebpf_native, Init)

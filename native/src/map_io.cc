@@ -1,0 +1,136 @@
+#include "map_io.h"
+
+#include <bpf/bpf.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "diagnostics.h"
+
+namespace ebpf {
+namespace {
+
+constexpr uint32_t kBatchEntries = 256;
+constexpr int kENOTSUPP = 524;
+
+bool IsArrayMap(bpf_map_type type) {
+  return type == BPF_MAP_TYPE_ARRAY || type == BPF_MAP_TYPE_PERCPU_ARRAY;
+}
+
+// Stack-trace maps have no batch ops; skip the doomed attempt.
+bool SupportsBatch(bpf_map_type type) { return type != BPF_MAP_TYPE_STACK_TRACE; }
+
+void Append(MapEntries& out, const MapRef& map, const uint8_t* keys, const uint8_t* values,
+            size_t count) {
+  out.keys.insert(out.keys.end(), keys, keys + count * map.keySize);
+  out.values.insert(out.values.end(), values, values + count * map.valueStride);
+  out.count += count;
+}
+
+// Reads the map with bpf_map_lookup[_and_delete]_batch. Returns false, having
+// read nothing, when the kernel does not support batch ops for this map.
+bool ReadBatched(Napi::Env env, const MapRef& map, bool remove, MapEntries& out) {
+  // The resume token is a bucket index for hash maps and a key for arrays.
+  const size_t tokenSize = std::max<size_t>(map.keySize, sizeof(uint64_t));
+  std::vector<uint8_t> inToken(tokenSize), outToken(tokenSize);
+  bool first = true;
+  uint32_t batch = kBatchEntries;
+  for (;;) {
+    std::vector<uint8_t> keys(size_t(batch) * map.keySize);
+    std::vector<uint8_t> values(size_t(batch) * map.valueStride);
+    uint32_t count = batch;
+    void* in = first ? nullptr : inToken.data();
+    int rc = remove ? bpf_map_lookup_and_delete_batch(map.fd, in, outToken.data(), keys.data(),
+                                                      values.data(), &count, nullptr)
+                    : bpf_map_lookup_batch(map.fd, in, outToken.data(), keys.data(),
+                                           values.data(), &count, nullptr);
+    int err = rc < 0 ? errno : 0;
+    if (err == ENOSPC && count == 0) {
+      batch *= 2;  // one hash bucket holds more entries than fit in a batch
+      continue;
+    }
+    if (err != 0 && err != ENOENT) {
+      if (first && (err == EINVAL || err == kENOTSUPP || err == EOPNOTSUPP)) return false;
+      throw SystemError(env, std::string("cannot ") + (remove ? "drain" : "dump") + " map \"" +
+                                 map.name + "\"",
+                        err);
+    }
+    Append(out, map, keys.data(), values.data(), count);
+    if (err == ENOENT) return true;  // end of map; the final batch may be partial
+    std::swap(inToken, outToken);
+    first = false;
+  }
+}
+
+// Snapshot of all keys, taken up front so that deleting entries while reading
+// cannot restart or derail get_next_key iteration.
+std::vector<uint8_t> CollectKeys(Napi::Env env, const MapRef& map) {
+  std::vector<uint8_t> keys;
+  std::vector<uint8_t> current(map.keySize), next(map.keySize);
+  bool first = true;
+  while (bpf_map_get_next_key(map.fd, first ? nullptr : current.data(), next.data()) == 0) {
+    keys.insert(keys.end(), next.begin(), next.end());
+    std::swap(current, next);
+    first = false;
+  }
+  int err = errno;
+  if (err != ENOENT) throw SystemError(env, "cannot iterate map \"" + map.name + "\"", err);
+  return keys;
+}
+
+void ReadByKeys(Napi::Env env, const MapRef& map, bool remove, MapEntries& out) {
+  std::vector<uint8_t> keys = CollectKeys(env, map);
+  std::vector<uint8_t> value(map.valueStride);
+  for (size_t offset = 0; offset < keys.size(); offset += map.keySize) {
+    const uint8_t* key = keys.data() + offset;
+    if (bpf_map_lookup_elem(map.fd, key, value.data()) != 0) {
+      int err = errno;
+      if (err == ENOENT) continue;  // removed concurrently
+      throw SystemError(env, "cannot look up in map \"" + map.name + "\"", err);
+    }
+    if (remove && bpf_map_delete_elem(map.fd, key) != 0) {
+      int err = errno;
+      if (err != ENOENT) throw SystemError(env, "cannot delete from map \"" + map.name + "\"", err);
+    }
+    Append(out, map, key, value.data(), 1);
+  }
+}
+
+}  // namespace
+
+bool IsPerCpuMap(bpf_map_type type) {
+  return type == BPF_MAP_TYPE_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_ARRAY ||
+         type == BPF_MAP_TYPE_LRU_PERCPU_HASH || type == BPF_MAP_TYPE_PERCPU_CGROUP_STORAGE;
+}
+
+MapEntries DumpMap(Napi::Env env, const MapRef& map) {
+  MapEntries out;
+  if (!SupportsBatch(map.type) || !ReadBatched(env, map, false, out)) {
+    ReadByKeys(env, map, false, out);
+  }
+  return out;
+}
+
+MapEntries DrainMap(Napi::Env env, const MapRef& map) {
+  if (IsArrayMap(map.type)) {
+    // Increments landing between the read and the reset are lost; callers
+    // wanting exact deltas should use hash maps.
+    MapEntries out = DumpMap(env, map);
+    std::vector<uint8_t> zero(map.valueStride);
+    for (size_t i = 0; i < out.count; ++i) {
+      const uint8_t* key = out.keys.data() + i * map.keySize;
+      if (bpf_map_update_elem(map.fd, key, zero.data(), BPF_EXIST) != 0) {
+        int err = errno;
+        throw SystemError(env, "cannot reset array map \"" + map.name + "\"", err);
+      }
+    }
+    return out;
+  }
+  MapEntries out;
+  if (!SupportsBatch(map.type) || !ReadBatched(env, map, true, out)) {
+    ReadByKeys(env, map, true, out);
+  }
+  return out;
+}
+
+}  // namespace ebpf

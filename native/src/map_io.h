@@ -1,0 +1,44 @@
+// Whole-map reads (dump/drain) over the bpf(2) map syscalls.
+#pragma once
+
+#include <napi.h>
+
+#include <linux/bpf.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ebpf {
+
+// A loaded map with the geometry needed to size user-space buffers.
+struct MapRef {
+  std::string name;
+  int fd;
+  bpf_map_type type;
+  uint32_t keySize;
+  uint32_t valueSize;
+  uint32_t maxEntries;
+  bool perCpu;
+  // Bytes per value as seen from user space: per-CPU maps return one
+  // 8-byte-aligned slot per possible CPU.
+  size_t valueStride;
+};
+
+// Packed entries: keys[i * keySize], values[i * valueStride].
+struct MapEntries {
+  size_t count = 0;
+  std::vector<uint8_t> keys;
+  std::vector<uint8_t> values;
+};
+
+bool IsPerCpuMap(bpf_map_type type);
+
+// All entries, left in the map.
+MapEntries DumpMap(Napi::Env env, const MapRef& map);
+
+// All entries, removed from the map (array maps cannot delete: their values
+// are zeroed instead).
+MapEntries DrainMap(Napi::Env env, const MapRef& map);
+
+}  // namespace ebpf
