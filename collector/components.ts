@@ -1,0 +1,7 @@
+/** Every component type the collector knows, by kind. Add a factory here to make a type usable in pipeline.yaml. */
+import type { Factory } from './component.js';
+import { ebpfReceiverFactory } from '../receivers/ebpf/factory.js';
+import { processReceiverFactory } from '../receivers/process/factory.js';
+import { prometheusExporterFactory } from '../exporters/prometheus/factory.js';
+
+export const FACTORIES: Factory[] = [processReceiverFactory, ebpfReceiverFactory, prometheusExporterFactory];

@@ -1,0 +1,238 @@
+/**
+ * Reads a pipeline YAML in the OpenTelemetry Collector's layout, merges each
+ * component's config over its factory's defaults, and checks the pipelines.
+ * Every problem is collected and reported at once, each with its path.
+ */
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import type { ComponentId, ComponentKind, Factory } from '../component.js';
+import { SIGNALS, type Signal } from '../data/signals.js';
+import { LOG_LEVELS, type LogLevel } from '../logger.js';
+import { ConfigError, type ConfigProblem, joinPath, problemsFromZod } from './errors.js';
+import { describeValue, endpoint, type Endpoint } from './types.js';
+
+export const COMPONENT_KINDS = ['receiver', 'processor', 'exporter'] as const satisfies readonly ComponentKind[];
+const SECTION: Record<ComponentKind, 'receivers' | 'processors' | 'exporters'> = {
+  receiver: 'receivers',
+  processor: 'processors',
+  exporter: 'exporters',
+};
+const TOP_LEVEL_KEYS = ['receivers', 'processors', 'exporters', 'service'];
+const PIPELINE_KEYS = ['receivers', 'processors', 'exporters'];
+const TYPE_PATTERN = /^[a-zA-Z][0-9a-zA-Z_]{0,62}$/;
+const NAME_PATTERN = /^[0-9a-zA-Z_.-]+$/;
+
+export interface ComponentConfig {
+  kind: ComponentKind;
+  id: ComponentId;
+  factory: Factory;
+  config: unknown;
+}
+
+export interface PipelineConfig {
+  /** As written: `metrics`, `metrics/net`. */
+  id: string;
+  signal: Signal;
+  receivers: string[];
+  processors: string[];
+  exporters: string[];
+}
+
+export interface ServiceConfig {
+  http: { endpoint: Endpoint };
+  logLevel: LogLevel;
+}
+
+export interface CollectorConfig {
+  components: Record<ComponentKind, Map<string, ComponentConfig>>;
+  pipelines: PipelineConfig[];
+  service: ServiceConfig;
+}
+
+const serviceSchema = z
+  .object({
+    pipelines: z.unknown(),
+    http: z.object({ endpoint: endpoint.default('127.0.0.1:7071') }).strict().default({}),
+    telemetry: z
+      .object({ logs: z.object({ level: z.enum(LOG_LEVELS).default('info') }).strict().default({}) })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+/** Splits `type[/name]`; returns a problem message if the id is malformed. */
+export function parseComponentId(id: string): ComponentId | string {
+  const slash = id.indexOf('/');
+  const type = slash < 0 ? id : id.slice(0, slash);
+  const name = slash < 0 ? undefined : id.slice(slash + 1);
+  if (!TYPE_PATTERN.test(type)) return `invalid id: the type "${type}" must start with a letter and hold only letters, digits and "_"`;
+  if (name !== undefined && !NAME_PATTERN.test(name))
+    return `invalid id: the name after "/" must be non-empty and hold only letters, digits, "_", "." and "-"`;
+  return name === undefined ? { type, id } : { type, name, id };
+}
+
+function isMap(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function checkComponents(
+  kind: ComponentKind,
+  section: unknown,
+  factories: Factory[],
+  problems: ConfigProblem[],
+): Map<string, ComponentConfig> {
+  const sectionName = SECTION[kind];
+  const result = new Map<string, ComponentConfig>();
+  if (section === undefined || section === null) return result;
+  if (!isMap(section)) {
+    problems.push({ path: sectionName, message: `expected a map from component id to config, got ${describeValue(section)}` });
+    return result;
+  }
+  const ofKind = factories.filter((f) => f.kind === kind);
+  for (const [key, raw] of Object.entries(section)) {
+    const path = joinPath(sectionName, key);
+    const id = parseComponentId(key);
+    if (typeof id === 'string') {
+      problems.push({ path, message: id });
+      continue;
+    }
+    const factory = ofKind.find((f) => f.type === id.type);
+    if (!factory) {
+      problems.push({ path, message: `unknown ${kind} type "${id.type}" (known types: ${ofKind.map((f) => f.type).sort().join(', ')})` });
+      continue;
+    }
+    const input = raw ?? {};
+    const parsed = factory.configSchema.safeParse(input);
+    if (!parsed.success) {
+      problems.push(...problemsFromZod(parsed.error, factory.configSchema, input, path));
+      // Keep the id known so that pipelines referring to it are not also reported as dangling.
+      result.set(key, { kind, id, factory, config: undefined });
+      continue;
+    }
+    result.set(key, { kind, id, factory, config: parsed.data });
+  }
+  return result;
+}
+
+function checkPipelines(
+  raw: unknown,
+  components: Record<ComponentKind, Map<string, ComponentConfig>>,
+  problems: ConfigProblem[],
+): PipelineConfig[] {
+  const basePath = 'service::pipelines';
+  if (!isMap(raw) || Object.keys(raw).length === 0) {
+    problems.push({ path: basePath, message: 'at least one pipeline is required (e.g. "metrics")' });
+    return [];
+  }
+  const pipelines: PipelineConfig[] = [];
+  for (const [id, body] of Object.entries(raw)) {
+    const path = joinPath(basePath, id);
+    const signal = id.split('/')[0];
+    if (!(SIGNALS as readonly string[]).includes(signal)) {
+      problems.push({ path, message: `unknown signal "${signal}" (supported: ${SIGNALS.join(', ')})` });
+      continue;
+    }
+    const named = parseComponentId(id);
+    if (typeof named === 'string') {
+      problems.push({ path, message: named.replace('the type', 'the signal') });
+      continue;
+    }
+    if (!isMap(body)) {
+      problems.push({ path, message: `expected a map with receivers, processors and exporters, got ${describeValue(body)}` });
+      continue;
+    }
+    for (const key of Object.keys(body))
+      if (!PIPELINE_KEYS.includes(key)) problems.push({ path: joinPath(path, key), message: `unknown key (valid keys: ${PIPELINE_KEYS.join(', ')})` });
+
+    const pipeline: PipelineConfig = { id, signal: signal as Signal, receivers: [], processors: [], exporters: [] };
+    const listed: Partial<Record<ComponentKind, number>> = {};
+    for (const kind of COMPONENT_KINDS) {
+      const listKey = SECTION[kind];
+      const list = body[listKey] ?? [];
+      if (!Array.isArray(list) || list.some((item) => typeof item !== 'string')) {
+        problems.push({ path: joinPath(path, listKey), message: `expected a list of ${kind} ids, got ${describeValue(list)}` });
+        continue;
+      }
+      listed[kind] = list.length;
+      const seen = new Set<string>();
+      for (const ref of list as string[]) {
+        if (seen.has(ref)) {
+          problems.push({ path: joinPath(path, listKey), message: `"${ref}" is listed more than once` });
+          continue;
+        }
+        seen.add(ref);
+        const component = components[kind].get(ref);
+        if (!component) {
+          problems.push({ path, message: `references ${kind} "${ref}" which is not configured` });
+          continue;
+        }
+        if (!component.factory.signals.includes(pipeline.signal)) {
+          problems.push({
+            path,
+            message: `${kind} "${ref}" does not support the ${pipeline.signal} signal (it supports: ${component.factory.signals.join(', ')})`,
+          });
+          continue;
+        }
+        pipeline[listKey].push(ref);
+      }
+    }
+    if (listed.receiver === 0) problems.push({ path, message: 'must have at least one receiver' });
+    if (listed.exporter === 0) problems.push({ path, message: 'must have at least one exporter' });
+    pipelines.push(pipeline);
+  }
+  return pipelines;
+}
+
+/** Validates a parsed YAML document. Throws ConfigError listing every problem. */
+export function resolveConfig(document: unknown, factories: Factory[]): CollectorConfig {
+  const problems: ConfigProblem[] = [];
+  if (!isMap(document)) {
+    throw new ConfigError([{ path: '', message: `the config must be a map with receivers, exporters and service, got ${describeValue(document)}` }]);
+  }
+  for (const key of Object.keys(document))
+    if (!TOP_LEVEL_KEYS.includes(key)) problems.push({ path: key, message: `unknown key (valid keys: ${TOP_LEVEL_KEYS.join(', ')})` });
+
+  const components = {
+    receiver: checkComponents('receiver', document.receivers, factories, problems),
+    processor: checkComponents('processor', document.processors, factories, problems),
+    exporter: checkComponents('exporter', document.exporters, factories, problems),
+  };
+
+  const serviceInput = document.service ?? {};
+  const service = serviceSchema.safeParse(serviceInput);
+  if (!service.success) problems.push(...problemsFromZod(service.error, serviceSchema, serviceInput, 'service'));
+  const pipelines = checkPipelines(isMap(serviceInput) ? serviceInput.pipelines : undefined, components, problems);
+
+  if (problems.length > 0 || !service.success) throw new ConfigError(problems);
+  return {
+    components,
+    pipelines,
+    service: { http: service.data.http, logLevel: service.data.telemetry.logs.level },
+  };
+}
+
+/** Parses YAML text; syntax errors are reported as `source:line:column: message`. */
+export function parseConfigText(text: string, source: string, factories: Factory[]): CollectorConfig {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { prettyErrors: false, lineCounter });
+  if (document.errors.length > 0) {
+    throw new ConfigError(
+      document.errors.map((error) => {
+        const { line, col } = lineCounter.linePos(error.pos[0]);
+        return { path: `${source}:${line}:${col}`, message: error.message };
+      }),
+    );
+  }
+  return resolveConfig(document.toJS(), factories);
+}
+
+export function loadConfigFile(path: string, factories: Factory[]): CollectorConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError([{ path, message: `cannot read the config file: ${(error as Error).message}` }]);
+  }
+  return parseConfigText(text, path, factories);
+}

@@ -1,0 +1,87 @@
+/**
+ * The collector's own telemetry, `ebpf_collector_*`, kept with the
+ * OpenTelemetry metrics SDK and pulled by the Prometheus exporter at scrape time.
+ */
+import { hostname } from 'node:os';
+import type { Attributes as OtelAttributes, Counter } from '@opentelemetry/api';
+import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
+import { MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
+import type { ComponentKind } from './component.js';
+import type { Signal } from './data/signals.js';
+import { VERSION } from './version.js';
+
+class PullReader extends MetricReader {
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+
+export interface ComponentTelemetry {
+  received(signal: Signal, items: number): void;
+  dropped(signal: Signal, items: number, reason: string): void;
+  exported(signal: Signal, items: number): void;
+  exportFailed(signal: Signal, items: number): void;
+  /** Entries seen in a kernel map at its last read, against its capacity. */
+  mapFill(map: string, entries: number, capacity: number): void;
+}
+
+export class SelfTelemetry {
+  readonly resource: Resource;
+  private readonly reader = new PullReader();
+  private readonly provider: MeterProvider;
+  private readonly receivedItems: Counter;
+  private readonly droppedItems: Counter;
+  private readonly exportedItems: Counter;
+  private readonly exportFailedItems: Counter;
+  private readonly mapFills = new Map<string, { attributes: OtelAttributes; ratio: number }>();
+
+  constructor() {
+    this.resource = resourceFromAttributes({
+      'service.name': 'ebpf-collector',
+      'service.version': VERSION,
+      'host.name': hostname(),
+    });
+    this.provider = new MeterProvider({ resource: this.resource, readers: [this.reader] });
+    const meter = this.provider.getMeter('ebpf-collector', VERSION);
+    this.receivedItems = meter.createCounter('ebpf_collector_received_items_total', {
+      description: 'Items (metric points, profile samples) a component accepted.',
+    });
+    this.droppedItems = meter.createCounter('ebpf_collector_dropped_items_total', {
+      description: 'Items a component dropped or lost, by reason.',
+    });
+    this.exportedItems = meter.createCounter('ebpf_collector_exported_items_total', {
+      description: 'Items an exporter delivered.',
+    });
+    this.exportFailedItems = meter.createCounter('ebpf_collector_export_failed_items_total', {
+      description: 'Items an exporter failed to deliver.',
+    });
+    meter
+      .createObservableGauge('ebpf_collector_bpf_map_fill_ratio', {
+        description: 'Entries found in a BPF map at its last read divided by its max_entries.',
+      })
+      .addCallback((result) => {
+        for (const { attributes, ratio } of this.mapFills.values()) result.observe(ratio, attributes);
+      });
+  }
+
+  forComponent(kind: ComponentKind, id: string): ComponentTelemetry {
+    const base = { component: id, kind };
+    return {
+      received: (signal, items) => this.receivedItems.add(items, { ...base, signal }),
+      dropped: (signal, items, reason) => this.droppedItems.add(items, { ...base, signal, reason }),
+      exported: (signal, items) => this.exportedItems.add(items, { ...base, signal }),
+      exportFailed: (signal, items) => this.exportFailedItems.add(items, { ...base, signal }),
+      mapFill: (map, entries, capacity) => {
+        this.mapFills.set(`${id}\0${map}`, { attributes: { component: id, map }, ratio: capacity > 0 ? entries / capacity : 0 });
+      },
+    };
+  }
+
+  async collect(): Promise<ResourceMetrics> {
+    const { resourceMetrics } = await this.reader.collect();
+    return resourceMetrics;
+  }
+
+  async shutdown(): Promise<void> {
+    await this.provider.shutdown();
+  }
+}
