@@ -1,0 +1,84 @@
+/**
+ * The life of a receiver whose data aggregates in kernel maps: open and load a
+ * BPF object, attach its programs, then read the maps every interval and hand
+ * the result on. Subclasses say what to attach and how to read.
+ */
+import { BpfObject } from '../../native/index.js';
+import type { Component, CreateSettings, Host } from '../../collector/component.js';
+
+export abstract class PollingBpfReceiver implements Component {
+  private object?: BpfObject;
+  private timer?: NodeJS.Timeout;
+  private collecting?: Promise<void>;
+  private lastReadMs = Date.now();
+  /** Set once attached: only then are there maps worth reading. */
+  private running = false;
+
+  protected constructor(
+    protected readonly settings: CreateSettings,
+    private readonly objectPath: string,
+    private readonly intervalMs: number,
+  ) {}
+
+  /** Attach programs; called once the object is loaded. */
+  protected abstract attach(object: BpfObject, host: Host): void | Promise<void>;
+
+  /** Read (and usually clear) the maps for the interval [startMs, endMs] and pass the data on. */
+  protected abstract collect(object: BpfObject, startMs: number, endMs: number): Promise<void>;
+
+  async start(host: Host): Promise<void> {
+    const object = BpfObject.open(this.objectPath);
+    this.object = object;
+    object.load();
+    await this.attach(object, host);
+    this.running = true;
+    this.lastReadMs = Date.now();
+    this.schedule();
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      this.collecting = this.collectOnce().finally(() => {
+        this.collecting = undefined;
+        if (this.timer) this.schedule();
+      });
+    }, this.intervalMs);
+  }
+
+  private async collectOnce(): Promise<void> {
+    if (!this.object || !this.running) return;
+    const endMs = Date.now();
+    try {
+      await this.collect(this.object, this.lastReadMs, endMs);
+      this.lastReadMs = endMs;
+      this.settings.status.report('ok');
+    } catch (error) {
+      // A failed read is reported and retried next interval; the collector keeps running.
+      this.settings.status.report('recoverable_error', `read failed: ${(error as Error).message}`);
+    }
+  }
+
+  /** Stops the timer, flushes one last read, and detaches everything. Safe without start and twice. */
+  async shutdown(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.collecting;
+    await this.collectOnce();
+    this.running = false;
+    this.object?.close();
+    this.object = undefined;
+  }
+}
+
+/** A NUL-terminated C string from a fixed-size field. */
+export function cString(buffer: Buffer, offset: number, size: number): string {
+  const end = buffer.indexOf(0, offset);
+  return buffer.toString('utf8', offset, end < 0 || end > offset + size ? offset + size : end);
+}
+
+/** Sums a per-CPU u64 value (stride rounded to 8 bytes per CPU). */
+export function sumPerCpuU64(values: Buffer, offset: number, cpus: number): bigint {
+  let total = 0n;
+  for (let cpu = 0; cpu < cpus; cpu++) total += values.readBigUInt64LE(offset + cpu * 8);
+  return total;
+}
