@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Makes this clone ready to run and test: system packages, tracefs, npm modules,
+# the BPF objects, the native addon and the TypeScript build. Idempotent: a
+# second run only rebuilds what changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "setup: eBPF needs root (CAP_BPF, CAP_PERFMON); run as root" >&2
+  exit 1
+fi
+
+# Build tools and libraries for the addon and BPF objects, then the peers tests compare against.
+APT_PACKAGES=(clang llvm make g++ python3 libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config)
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
+  apt-get update -q >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+fi
+
+# Tracepoint attachment by category/name reads event ids from tracefs.
+if [ ! -e /sys/kernel/tracing/events ]; then
+  log "mounting tracefs"
+  mount -t tracefs tracefs /sys/kernel/tracing
+fi
+
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm modules"
+  npm ci --no-audit --no-fund >&2
+fi
+
+log "building BPF objects"
+make -s -C bpf >&2
+
+if [ ! -f native/build/Makefile ]; then
+  (cd native && npx --no-install node-gyp configure >&2)
+fi
+log "building the native addon"
+(cd native && npx --no-install node-gyp build >&2)
+
+log "compiling TypeScript"
+npx --no-install tsc -p tsconfig.json
