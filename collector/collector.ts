@@ -23,16 +23,17 @@ export class Collector {
     this.server = createServer({ statuses: this.statuses, processes: this.processes });
   }
 
+  /** Starts the pipelines, then the HTTP server, so that routes components add in start() are served. */
   async start(): Promise<void> {
     this.state = 'running';
+    await this.graph.start({ processes: this.processes, selfTelemetry: this.telemetry, http: this.server });
     const { endpoint } = this.config.service.http;
     try {
       const address = await listen(this.server, endpoint);
-      this.logger.info({ address }, 'status server listening');
+      this.logger.info({ address }, 'HTTP server listening');
     } catch (error) {
       throw new Error(`cannot listen on ${formatEndpoint(endpoint)} (service::http::endpoint): ${(error as Error).message}`, { cause: error });
     }
-    await this.graph.start({ processes: this.processes, selfTelemetry: this.telemetry });
     this.logger.info({ pipelines: this.config.pipelines.map((p) => p.id) }, 'collector running');
   }
 

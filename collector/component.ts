@@ -4,6 +4,7 @@
  * components with start/shutdown. shutdown() must be safe without start() and
  * safe twice, and must flush what the component holds.
  */
+import type { FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import type { Logger } from './logger.js';
 import type { Signal, SignalData } from './data/signals.js';
@@ -23,6 +24,8 @@ export interface ComponentId {
 /** What a running component can reach of the collector. */
 export interface Host {
   processes: ProcessTable;
+  /** The collector's HTTP server (service::http::endpoint): add routes in start(); it listens once everything has started. */
+  http: FastifyInstance;
   /** The collector's own metrics, for exporters that serve them beside the pipeline's. */
   selfTelemetry: SelfTelemetry;
 }

@@ -1,4 +1,5 @@
 /** What a component needs to be created and started outside the CLI, for component tests. */
+import Fastify from 'fastify';
 import { pino } from 'pino';
 import type { Consumer, Host, CreateSettings, ComponentKind } from '../../collector/component.js';
 import { parseComponentId } from '../../collector/config/load.js';
@@ -15,8 +16,9 @@ export function testSettings(kind: ComponentKind, id: string): CreateSettings & 
   return { id: parsed, logger, telemetry: new SelfTelemetry().forComponent(kind, id), status: statuses.reporter(kind, id, ['test']), statuses };
 }
 
+/** A host whose HTTP server is never started: components can add routes, tests call them with inject(). */
 export function testHost(): Host {
-  return { processes: new ProcessTable(), selfTelemetry: new SelfTelemetry() };
+  return { processes: new ProcessTable(), selfTelemetry: new SelfTelemetry(), http: Fastify({ logger: false }) };
 }
 
 /** A consumer that keeps every metrics batch it is handed. */
