@@ -12,7 +12,7 @@ import type { ComponentTelemetry, SelfTelemetry } from './telemetry.js';
 import type { ProcessTable } from './processes.js';
 import type { StatusReporter } from './status.js';
 
-export type ComponentKind = 'receiver' | 'processor' | 'exporter';
+export type ComponentKind = 'receiver' | 'processor' | 'exporter' | 'connector';
 
 export interface ComponentId {
   type: string;
@@ -75,4 +75,18 @@ export interface ExporterFactory<C = unknown> extends FactoryBase<C> {
   create(settings: CreateSettings, config: C, signals: ReadonlySet<Signal>): Component & { consumers: Consumers };
 }
 
-export type Factory = ReceiverFactory<any> | ProcessorFactory<any> | ExporterFactory<any>;
+/**
+ * A connector is an exporter at the end of one pipeline and a receiver at the
+ * start of another, as in the Collector: it turns one signal into another
+ * (profiles into metrics). One instance per (id, from, to).
+ */
+export interface ConnectorFactory<C = unknown> {
+  kind: 'connector';
+  type: string;
+  configSchema: z.ZodType<C, z.ZodTypeDef, unknown>;
+  /** The signal pairs it converts; create() is only called with one of them. */
+  routes: readonly { from: Signal; to: Signal }[];
+  create(settings: CreateSettings, config: C, from: Signal, to: Signal, next: Consumer<Signal>): Component & Consumer<Signal>;
+}
+
+export type Factory = ReceiverFactory<any> | ProcessorFactory<any> | ExporterFactory<any> | ConnectorFactory<any>;

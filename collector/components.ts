@@ -3,5 +3,11 @@ import type { Factory } from './component.js';
 import { ebpfReceiverFactory } from '../receivers/ebpf/factory.js';
 import { processReceiverFactory } from '../receivers/process/factory.js';
 import { prometheusExporterFactory } from '../exporters/prometheus/factory.js';
+import { profileMetricsConnectorFactory } from '../connectors/profilemetrics/factory.js';
 
-export const FACTORIES: Factory[] = [processReceiverFactory, ebpfReceiverFactory, prometheusExporterFactory];
+export const FACTORIES: Factory[] = [
+  processReceiverFactory,
+  ebpfReceiverFactory,
+  prometheusExporterFactory,
+  profileMetricsConnectorFactory,
+];

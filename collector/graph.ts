@@ -1,11 +1,14 @@
 /**
  * Builds receivers → processors → exporters from a validated config and runs
- * them: exporters start first and receivers last, so nothing feeds a component
- * that is not running; shutdown goes in reverse. A receiver that cannot start
- * (missing hook, no privilege) is reported and the rest keeps running.
+ * them. Connectors end one pipeline and start another. Components start
+ * downstream first (exporters, then processors and connectors from the last
+ * pipeline stage back, then receivers), so nothing feeds a component that is
+ * not running; shutdown goes in reverse, so each flush finds its consumers up.
+ * A receiver that cannot start (missing hook, no privilege) is reported and the
+ * rest keeps running.
  */
 import type { Component, ComponentKind, Consumer, Consumers, CreateSettings, Host } from './component.js';
-import type { CollectorConfig, ComponentConfig } from './config/load.js';
+import type { CollectorConfig, ComponentConfig, PipelineConfig } from './config/load.js';
 import { counting, fanout } from './consumers.js';
 import type { Signal } from './data/signals.js';
 import type { Logger } from './logger.js';
@@ -25,78 +28,124 @@ export interface GraphDeps {
   statuses: StatusRegistry;
 }
 
+type Targets = Map<Signal, Consumer<Signal>[]>;
+
 export class PipelineGraph {
   private readonly exporters: Node[] = [];
-  private readonly processors: Node[] = [];
+  /** Processors and connectors, downstream first (the order they start in). */
+  private readonly inner: Node[] = [];
   private readonly receivers: Node[] = [];
   private started = false;
 
-  constructor(config: CollectorConfig, private readonly deps: GraphDeps) {
-    const pipelinesOf = (kind: ComponentKind, id: string) =>
-      config.pipelines.filter((p) => (p[`${kind}s` as const] as string[]).includes(id)).map((p) => p.id);
+  constructor(private readonly config: CollectorConfig, private readonly deps: GraphDeps) {
+    const exporterInputs = this.createExporters();
+    // Where each receiver or connector id must send each signal: the heads of the pipelines that list it.
+    const targets = new Map<string, Targets>();
+    const connectorInputs = new Map<string, Consumer<Signal>>();
 
-    const settingsFor = (kind: ComponentKind, component: ComponentConfig, pipelines: string[]): CreateSettings => ({
-      id: component.id,
-      logger: deps.logger.child({ component: component.id.id, kind }),
-      telemetry: deps.telemetry.forComponent(kind, component.id.id),
-      status: deps.statuses.reporter(kind, component.id.id, pipelines),
-    });
-
-    // Exporters: one instance per id, serving every signal it is used on.
-    const exporterInputs = new Map<string, Consumers>();
-    for (const [id, component] of config.components.exporter) {
-      const pipelines = pipelinesOf('exporter', id);
-      if (pipelines.length === 0) continue;
-      const signals = new Set(config.pipelines.filter((p) => p.exporters.includes(id)).map((p) => p.signal));
-      const settings = settingsFor('exporter', component, pipelines);
-      const exporter = component.factory.kind === 'exporter' ? component.factory.create(settings, component.config, signals) : undefined;
-      if (!exporter) throw new Error(`${id} is not an exporter`);
-      const inputs: Consumers = {};
-      for (const signal of signals) {
-        const consumer = exporter.consumers[signal];
-        if (!consumer) throw new Error(`exporter "${id}" created no consumer for the ${signal} signal`);
-        setConsumer(inputs, signal, counting(signal, settings.telemetry, consumer as Consumer<typeof signal>));
-      }
-      exporterInputs.set(id, inputs);
-      this.exporters.push({ kind: 'exporter', id, component: exporter, status: settings.status });
-    }
-
-    // Pipelines: processors chained back to front; one instance per pipeline.
-    const receiverTargets = new Map<string, Map<Signal, Consumer<Signal>[]>>();
-    for (const pipeline of config.pipelines) {
+    for (const pipeline of orderDownstreamFirst(config.pipelines, config.components.connector)) {
       const signal = pipeline.signal;
-      let next = fanout(pipeline.exporters.map((id) => exporterInputs.get(id)![signal]!)) as Consumer<Signal>;
-      for (const id of [...pipeline.processors].reverse()) {
-        const component = config.components.processor.get(id)!;
-        const settings = settingsFor('processor', component, [pipeline.id]);
-        if (component.factory.kind !== 'processor') throw new Error(`${id} is not a processor`);
-        const processor = component.factory.create(settings, component.config, signal, next);
-        this.processors.push({ kind: 'processor', id: `${id} (${pipeline.id})`, component: processor, status: settings.status });
-        next = counting(signal, settings.telemetry, processor);
-      }
+      const outputs = pipeline.exporters.map((id) => {
+        const exporter = exporterInputs.get(id);
+        if (exporter) return exporter[signal]! as Consumer<Signal>;
+        const key = `${id}\0${signal}`;
+        let input = connectorInputs.get(key);
+        if (!input) {
+          input = this.createConnector(config.components.connector.get(id)!, signal, targets.get(id) ?? new Map());
+          connectorInputs.set(key, input);
+        }
+        return input;
+      });
+      let next = fanout(outputs);
+      for (const id of [...pipeline.processors].reverse()) next = this.createProcessor(config.components.processor.get(id)!, pipeline, next);
       for (const id of pipeline.receivers) {
-        const bySignal = receiverTargets.get(id) ?? new Map<Signal, Consumer<Signal>[]>();
+        const bySignal = targets.get(id) ?? new Map<Signal, Consumer<Signal>[]>();
         bySignal.set(signal, [...(bySignal.get(signal) ?? []), next]);
-        receiverTargets.set(id, bySignal);
+        targets.set(id, bySignal);
       }
     }
 
-    // Receivers: one instance per id, handed one consumer per signal it feeds.
-    for (const [id, bySignal] of receiverTargets) {
-      const component = config.components.receiver.get(id)!;
-      const settings = settingsFor('receiver', component, pipelinesOf('receiver', id));
-      const next: Consumers = {};
-      for (const [signal, targets] of bySignal) setConsumer(next, signal, counting(signal, settings.telemetry, fanout(targets)));
-      if (component.factory.kind !== 'receiver') throw new Error(`${id} is not a receiver`);
-      const receiver = component.factory.create(settings, component.config, next);
-      this.receivers.push({ kind: 'receiver', id, component: receiver, status: settings.status });
+    for (const [id, component] of config.components.receiver) {
+      const bySignal = targets.get(id);
+      if (bySignal) this.createReceiver(component, bySignal);
     }
   }
 
-  /** Starts everything. An exporter or processor that fails to start fails the whole start; a receiver does not. */
+  private settingsFor(kind: ComponentKind, component: ComponentConfig, pipelines: string[]): CreateSettings {
+    const id = component.id.id;
+    return {
+      id: component.id,
+      logger: this.deps.logger.child({ component: id, kind }),
+      telemetry: this.deps.telemetry.forComponent(kind, id),
+      status: this.deps.statuses.reporter(kind, id, pipelines),
+    };
+  }
+
+  private pipelinesListing(id: string): PipelineConfig[] {
+    return this.config.pipelines.filter((p) => p.receivers.includes(id) || p.processors.includes(id) || p.exporters.includes(id));
+  }
+
+  /** One instance per exporter id, serving every signal it is used on. */
+  private createExporters(): Map<string, Consumers> {
+    const inputs = new Map<string, Consumers>();
+    for (const [id, component] of this.config.components.exporter) {
+      const pipelines = this.pipelinesListing(id);
+      if (pipelines.length === 0 || component.factory.kind !== 'exporter') continue;
+      const signals = new Set(pipelines.map((p) => p.signal));
+      const settings = this.settingsFor('exporter', component, pipelines.map((p) => p.id));
+      const exporter = component.factory.create(settings, component.config, signals);
+      const consumers: Consumers = {};
+      for (const signal of signals) {
+        const consumer = exporter.consumers[signal];
+        if (!consumer) throw new Error(`exporter "${id}" created no consumer for the ${signal} signal`);
+        setConsumer(consumers, signal, counting(signal, settings.telemetry, consumer as Consumer<typeof signal>));
+      }
+      inputs.set(id, consumers);
+      this.exporters.push({ kind: 'exporter', id, component: exporter, status: settings.status });
+    }
+    return inputs;
+  }
+
+  /** A processor instance belongs to one pipeline. */
+  private createProcessor(component: ComponentConfig, pipeline: PipelineConfig, next: Consumer<Signal>): Consumer<Signal> {
+    if (component.factory.kind !== 'processor') throw new Error(`${component.id.id} is not a processor`);
+    const settings = this.settingsFor('processor', component, [pipeline.id]);
+    const processor = component.factory.create(settings, component.config, pipeline.signal, next);
+    this.inner.push({ kind: 'processor', id: `${component.id.id} (${pipeline.id})`, component: processor, status: settings.status });
+    return counting(pipeline.signal, settings.telemetry, processor);
+  }
+
+  /** One connector instance per route from `from` to a signal of a pipeline that lists it as a receiver. */
+  private createConnector(component: ComponentConfig, from: Signal, downstream: Targets): Consumer<Signal> {
+    const { factory } = component;
+    if (factory.kind !== 'connector') throw new Error(`${component.id.id} is not a connector`);
+    const settings = this.settingsFor('connector', component, this.pipelinesListing(component.id.id).map((p) => p.id));
+    const instances = factory.routes
+      .filter((route) => route.from === from && downstream.has(route.to))
+      .map((route) => {
+        const next = counting(route.to, settings.telemetry, fanout(downstream.get(route.to)!));
+        const connector = factory.create(settings, component.config, from, route.to, next);
+        this.inner.push({ kind: 'connector', id: `${component.id.id} (${from} to ${route.to})`, component: connector, status: settings.status });
+        return connector;
+      });
+    return counting(from, settings.telemetry, fanout(instances));
+  }
+
+  /** One instance per receiver id, handed one consumer per signal it feeds. */
+  private createReceiver(component: ComponentConfig, bySignal: Targets): void {
+    if (component.factory.kind !== 'receiver') throw new Error(`${component.id.id} is not a receiver`);
+    const id = component.id.id;
+    const settings = this.settingsFor('receiver', component, this.pipelinesListing(id).map((p) => p.id));
+    const next: Consumers = {};
+    for (const [signal, targets] of bySignal) setConsumer(next, signal, counting(signal, settings.telemetry, fanout(targets)));
+    const receiver = component.factory.create(settings, component.config, next);
+    this.receivers.push({ kind: 'receiver', id, component: receiver, status: settings.status });
+  }
+
+  /** Starts everything. An exporter, processor or connector that fails to start fails the whole start; a receiver does not. */
   async start(host: Host): Promise<void> {
     this.started = true;
-    for (const node of [...this.exporters, ...this.processors]) {
+    for (const node of [...this.exporters, ...this.inner]) {
       node.status.report('starting');
       try {
         await node.component.start(host);
@@ -123,7 +172,7 @@ export class PipelineGraph {
   async shutdown(): Promise<void> {
     if (!this.started) return;
     this.started = false;
-    for (const node of [...this.receivers, ...[...this.processors].reverse(), ...this.exporters]) {
+    for (const node of [...this.receivers, ...[...this.inner].reverse(), ...this.exporters]) {
       node.status.report('stopping');
       try {
         await node.component.shutdown();
@@ -134,6 +183,21 @@ export class PipelineGraph {
       }
     }
   }
+}
+
+/** Pipelines ordered so that one fed by a connector comes before the pipeline that feeds it. */
+function orderDownstreamFirst(pipelines: PipelineConfig[], connectors: Map<string, ComponentConfig>): PipelineConfig[] {
+  const feeds = (upstream: PipelineConfig, downstream: PipelineConfig) =>
+    upstream.exporters.some((id) => connectors.has(id) && downstream.receivers.includes(id));
+  const ordered: PipelineConfig[] = [];
+  const pending = [...pipelines];
+  while (pending.length > 0) {
+    // A pipeline can be built once every pipeline it feeds has been.
+    const index = pending.findIndex((p) => !pending.some((q) => q !== p && feeds(p, q)));
+    if (index < 0) throw new Error(`pipelines ${pending.map((p) => p.id).join(', ')} form a cycle through connectors`);
+    ordered.push(...pending.splice(index, 1));
+  }
+  return ordered;
 }
 
 function setConsumer<S extends Signal>(consumers: Consumers, signal: S, consumer: Consumer<S>): void {

@@ -83,7 +83,7 @@ const BROKEN: { name: string; yaml: string; errors: string[] }[] = [
     name: 'unknown top-level key',
     yaml: `recievers:\n  process: {}\n${EXPORTER}${PIPELINE}`,
     errors: [
-      'recievers: unknown key (valid keys: receivers, processors, exporters, service)',
+      'recievers: unknown key (valid keys: receivers, processors, exporters, connectors, service)',
       'service::pipelines::metrics: references receiver "process" which is not configured',
     ],
   },
@@ -255,3 +255,25 @@ for (const { name, yaml, errors } of BROKEN) {
     for (const error of errors) assert.ok(result.stderr.includes(error.replace('test.yaml', file)), `stderr lacks "${error}": ${result.stderr}`);
   });
 }
+
+test('a connector must end one pipeline and start another, on a route it supports', () => {
+  assert.deepEqual(
+    problemsOf(`
+receivers:
+  process: {}
+connectors:
+  profilemetrics: {}
+exporters:
+  prometheus: {}
+service:
+  pipelines:
+    metrics:
+      receivers: [process, profilemetrics]
+      exporters: [prometheus, profilemetrics]
+`),
+    [
+      'service::pipelines::metrics: connector "profilemetrics" cannot be an exporter of the metrics signal (it converts profiles to metrics)',
+      'connectors::profilemetrics: must be an exporter in one pipeline and a receiver in another (exporter in: none; receiver in: metrics)',
+    ],
+  );
+});

@@ -12,13 +12,15 @@ import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { ConfigError, type ConfigProblem, joinPath, problemsFromZod } from './errors.js';
 import { describeValue, endpoint, type Endpoint } from './types.js';
 
-export const COMPONENT_KINDS = ['receiver', 'processor', 'exporter'] as const satisfies readonly ComponentKind[];
-const SECTION: Record<ComponentKind, 'receivers' | 'processors' | 'exporters'> = {
+const PIPELINE_KINDS = ['receiver', 'processor', 'exporter'] as const;
+type PipelineKind = (typeof PIPELINE_KINDS)[number];
+const SECTION = {
   receiver: 'receivers',
   processor: 'processors',
   exporter: 'exporters',
-};
-const TOP_LEVEL_KEYS = ['receivers', 'processors', 'exporters', 'service'];
+  connector: 'connectors',
+} as const satisfies Record<ComponentKind, string>;
+const TOP_LEVEL_KEYS = ['receivers', 'processors', 'exporters', 'connectors', 'service'];
 const PIPELINE_KEYS = ['receivers', 'processors', 'exporters'];
 const TYPE_PATTERN = /^[a-zA-Z][0-9a-zA-Z_]{0,62}$/;
 const NAME_PATTERN = /^[0-9a-zA-Z_.-]+$/;
@@ -115,6 +117,37 @@ function checkComponents(
   return result;
 }
 
+/** Why `component` cannot stand as `kind` in a pipeline of `signal`, or undefined if it can. */
+function unsupportedSignal(component: ComponentConfig, kind: PipelineKind, signal: Signal): string | undefined {
+  const { factory } = component;
+  const ref = component.id.id;
+  if (factory.kind !== 'connector') {
+    return factory.signals.includes(signal)
+      ? undefined
+      : `${kind} "${ref}" does not support the ${signal} signal (it supports: ${factory.signals.join(', ')})`;
+  }
+  const end = kind === 'exporter' ? 'from' : 'to';
+  if (factory.routes.some((route) => route[end] === signal)) return undefined;
+  const describe = factory.routes.map((r) => `${r.from} to ${r.to}`).join(', ');
+  return `connector "${ref}" cannot be ${kind === 'exporter' ? 'an exporter' : 'a receiver'} of the ${signal} signal (it converts ${describe})`;
+}
+
+/** A connector must end one pipeline and start another, on a route it supports. */
+function checkConnectors(components: Record<ComponentKind, Map<string, ComponentConfig>>, pipelines: PipelineConfig[], problems: ConfigProblem[]): void {
+  for (const [id, component] of components.connector) {
+    if (component.factory.kind !== 'connector') continue;
+    const from = pipelines.filter((p) => p.exporters.includes(id)).map((p) => p.signal);
+    const to = pipelines.filter((p) => p.receivers.includes(id)).map((p) => p.signal);
+    if (from.length === 0 && to.length === 0) continue;
+    const routes = component.factory.routes.filter((r) => from.includes(r.from) && to.includes(r.to));
+    if (routes.length === 0)
+      problems.push({
+        path: joinPath('connectors', id),
+        message: `must be an exporter in one pipeline and a receiver in another (exporter in: ${from.join(', ') || 'none'}; receiver in: ${to.join(', ') || 'none'})`,
+      });
+  }
+}
+
 function checkPipelines(
   raw: unknown,
   components: Record<ComponentKind, Map<string, ComponentConfig>>,
@@ -146,8 +179,8 @@ function checkPipelines(
       if (!PIPELINE_KEYS.includes(key)) problems.push({ path: joinPath(path, key), message: `unknown key (valid keys: ${PIPELINE_KEYS.join(', ')})` });
 
     const pipeline: PipelineConfig = { id, signal: signal as Signal, receivers: [], processors: [], exporters: [] };
-    const listed: Partial<Record<ComponentKind, number>> = {};
-    for (const kind of COMPONENT_KINDS) {
+    const listed: Partial<Record<PipelineKind, number>> = {};
+    for (const kind of PIPELINE_KINDS) {
       const listKey = SECTION[kind];
       const list = body[listKey] ?? [];
       if (!Array.isArray(list) || list.some((item) => typeof item !== 'string')) {
@@ -162,16 +195,15 @@ function checkPipelines(
           continue;
         }
         seen.add(ref);
-        const component = components[kind].get(ref);
+        // A connector stands in a pipeline's receivers or exporters.
+        const component = components[kind].get(ref) ?? (kind !== 'processor' ? components.connector.get(ref) : undefined);
         if (!component) {
           problems.push({ path, message: `references ${kind} "${ref}" which is not configured` });
           continue;
         }
-        if (!component.factory.signals.includes(pipeline.signal)) {
-          problems.push({
-            path,
-            message: `${kind} "${ref}" does not support the ${pipeline.signal} signal (it supports: ${component.factory.signals.join(', ')})`,
-          });
+        const unsupported = unsupportedSignal(component, kind, pipeline.signal);
+        if (unsupported) {
+          problems.push({ path, message: unsupported });
           continue;
         }
         pipeline[listKey].push(ref);
@@ -197,12 +229,14 @@ export function resolveConfig(document: unknown, factories: Factory[]): Collecto
     receiver: checkComponents('receiver', document.receivers, factories, problems),
     processor: checkComponents('processor', document.processors, factories, problems),
     exporter: checkComponents('exporter', document.exporters, factories, problems),
+    connector: checkComponents('connector', document.connectors, factories, problems),
   };
 
   const serviceInput = document.service ?? {};
   const service = serviceSchema.safeParse(serviceInput);
   if (!service.success) problems.push(...problemsFromZod(service.error, serviceSchema, serviceInput, 'service'));
   const pipelines = checkPipelines(isMap(serviceInput) ? serviceInput.pipelines : undefined, components, problems);
+  checkConnectors(components, pipelines, problems);
 
   if (problems.length > 0 || !service.success) throw new ConfigError(problems);
   return {

@@ -1,0 +1,75 @@
+/**
+ * Profiles → metrics: `parca_cpu_samples_total{function, pod, namespace,
+ * container, comm}` counting samples by leaf (self) function, and
+ * `parca_cpu_sampling_frequency_hertz`, so that CPU share is samples/s ÷ Hz.
+ * Function cardinality is bounded per window (one incoming batch): the top_k
+ * leaf functions by samples keep their names, the others are summed as
+ * function="[other]", still split by pod, container and comm so that
+ * per-pod CPU stays whole.
+ */
+import type { Component, Consumer, CreateSettings } from '../../collector/component.js';
+import { attributesKey, type Attributes, type NumberPoint } from '../../collector/data/metrics.js';
+import { unsymbolizedName, type ProfileBatch } from '../../collector/data/profiles.js';
+import type { ProfileMetricsConfig } from './config.js';
+
+export const OTHER_FUNCTIONS = '[other]';
+
+export class ProfileMetricsConnector implements Component, Consumer<'profiles'> {
+  constructor(private readonly settings: CreateSettings, private readonly config: ProfileMetricsConfig, private readonly next: Consumer<'metrics'>) {}
+
+  async consume(batch: ProfileBatch): Promise<void> {
+    const byFunction = new Map<string, number>();
+    const leaves = batch.samples.map((sample) => {
+      const leaf = sample.frames[0];
+      const name = !leaf ? '[unknown]' : (leaf.functionName ?? unsymbolizedName(leaf));
+      byFunction.set(name, (byFunction.get(name) ?? 0) + sample.count);
+      return name;
+    });
+    const kept = new Set([...byFunction.entries()].sort((a, b) => b[1] - a[1]).slice(0, this.config.top_k).map(([name]) => name));
+
+    const points = new Map<string, NumberPoint>();
+    let folded = 0;
+    batch.samples.forEach((sample, i) => {
+      const named = kept.has(leaves[i]);
+      if (!named) folded += sample.count;
+      const attributes: Attributes = {
+        function: named ? leaves[i] : OTHER_FUNCTIONS,
+        pod: sample.podUid ?? '',
+        namespace: '',
+        container: sample.containerId ?? '',
+        comm: sample.comm,
+      };
+      const key = attributesKey(attributes);
+      const point = points.get(key);
+      if (point) point.value += sample.count;
+      else points.set(key, { attributes, value: sample.count });
+    });
+    if (folded > 0)
+      this.settings.telemetry.count('profile_samples_folded_total', 'Samples counted as function="[other]" because their leaf was outside the top_k.', folded);
+
+    await this.next.consume({
+      startTimeMs: batch.startTimeMs,
+      endTimeMs: batch.endTimeMs,
+      metrics: [
+        {
+          type: 'sum',
+          name: 'parca_cpu_samples_total',
+          description: 'CPU samples by leaf (self) function.',
+          monotonic: true,
+          temporality: 'delta',
+          points: [...points.values()],
+        },
+        {
+          type: 'gauge',
+          name: 'parca_cpu_sampling_frequency_hertz',
+          description: 'CPU samples taken per second per CPU; cores used = rate(parca_cpu_samples_total) / this.',
+          points: [{ attributes: {}, value: 1e9 / batch.periodNs }],
+        },
+      ],
+    });
+  }
+
+  async start(): Promise<void> {}
+
+  async shutdown(): Promise<void> {}
+}
