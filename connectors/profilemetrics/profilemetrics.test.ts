@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ProfileBatch } from '../../collector/data/profiles.js';
-import { MetricsSink, testHost, testSettings } from '../../test/support/components.js';
+import { MetricsSink, testLifecycle, testSettings } from '../../test/support/components.js';
 import { profileMetricsConnectorFactory } from './factory.js';
 
 // Fixture: one symbolized window of a 97 Hz profile, as the symbolizer hands it on.
@@ -27,15 +27,7 @@ function create(topK: number, sink = new MetricsSink()) {
   return profileMetricsConnectorFactory.create(testSettings('connector', 'profilemetrics'), config, 'profiles', 'metrics', sink);
 }
 
-test('lifecycle: shutdown without start, and twice; start, shutdown, fresh instance', async () => {
-  await create(10).shutdown();
-  for (let round = 0; round < 2; round++) {
-    const connector = create(10);
-    await connector.start(testHost());
-    await connector.shutdown();
-    await connector.shutdown();
-  }
-});
+testLifecycle(() => create(10));
 
 test('counts samples by leaf function with pod, container and comm, and exports the frequency', async () => {
   const sink = new MetricsSink();

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { MetricBatch } from '../../collector/data/metrics.js';
 import { freePort, sampleValue, scrape } from '../../test/support/collector.js';
-import { testHost, testSettings } from '../../test/support/components.js';
+import { testHost, testLifecycle, testSettings } from '../../test/support/components.js';
 import { prometheusExporterFactory } from './factory.js';
 
 async function create() {
@@ -44,22 +44,15 @@ const FIXTURE_READ_2: MetricBatch = {
   ],
 };
 
-test('lifecycle: shutdown without start, and twice', async () => {
-  const { exporter } = await create();
-  await exporter.shutdown();
-  await exporter.shutdown();
-});
-
-test('lifecycle: start, shut down, start a fresh instance on the same port, shut down', async () => {
-  const { port } = await create();
-  for (let round = 0; round < 2; round++) {
-    const config = prometheusExporterFactory.configSchema.parse({ endpoint: `127.0.0.1:${port}` });
-    const exporter = prometheusExporterFactory.create(testSettings('exporter', 'prometheus'), config, new Set(['metrics'] as const));
-    await exporter.start(testHost());
-    await exporter.shutdown();
-    await exporter.shutdown();
-  }
-});
+// Every instance on one port: a fresh instance can only start if shutdown released it.
+const LIFECYCLE_PORT = await freePort();
+testLifecycle(() =>
+  prometheusExporterFactory.create(
+    testSettings('exporter', 'prometheus'),
+    prometheusExporterFactory.configSchema.parse({ endpoint: `127.0.0.1:${LIFECYCLE_PORT}` }),
+    new Set(['metrics'] as const),
+  ),
+);
 
 test('deltas accumulate into cumulative series, gauges replace, histograms add bucket by bucket', async () => {
   const { port, exporter } = await create();

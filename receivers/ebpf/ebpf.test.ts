@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import { projectPath } from '../../collector/paths.js';
-import { MetricsSink, testHost, testSettings } from '../../test/support/components.js';
+import { MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
 import { ebpfReceiverFactory } from './factory.js';
 
 const config = ebpfReceiverFactory.configSchema.parse({
@@ -24,19 +24,8 @@ function create(sink = new MetricsSink()) {
   return ebpfReceiverFactory.create(testSettings('receiver', 'ebpf'), config, { metrics: sink });
 }
 
-test('lifecycle: shutdown without start, and twice', async () => {
-  const receiver = create();
-  await receiver.shutdown();
-  await receiver.shutdown();
-});
+testLifecycle(() => create());
 
-test('lifecycle: start, shut down, start a fresh instance, shut down', async () => {
-  for (let round = 0; round < 2; round++) {
-    const receiver = create();
-    await receiver.start(testHost());
-    await receiver.shutdown();
-  }
-});
 
 test('decodes a per-CPU counter map label by label from a real tracepoint', async () => {
   const sink = new MetricsSink();

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { test } from 'node:test';
-import { MetricsSink, testHost, testSettings } from '../../test/support/components.js';
+import { MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
 import { processReceiverFactory } from './factory.js';
 
 const config = processReceiverFactory.configSchema.parse({ collection_interval: '200ms' });
@@ -10,20 +10,8 @@ function create(sink = new MetricsSink()) {
   return processReceiverFactory.create(testSettings('receiver', 'process'), config, { metrics: sink });
 }
 
-test('lifecycle: shutdown without start, and twice', async () => {
-  const receiver = create();
-  await receiver.shutdown();
-  await receiver.shutdown();
-});
+testLifecycle(() => create());
 
-test('lifecycle: start, shut down, start a fresh instance, shut down', async () => {
-  for (let round = 0; round < 2; round++) {
-    const receiver = create();
-    await receiver.start(testHost());
-    await receiver.shutdown();
-    await receiver.shutdown();
-  }
-});
 
 test('counts real execs by comm and keeps the live process table', async () => {
   const sink = new MetricsSink();

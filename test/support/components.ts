@@ -1,7 +1,8 @@
 /** What a component needs to be created and started outside the CLI, for component tests. */
 import Fastify from 'fastify';
 import { pino } from 'pino';
-import type { Consumer, Host, CreateSettings, ComponentKind } from '../../collector/component.js';
+import { test } from 'node:test';
+import type { Component, ComponentKind, Consumer, CreateSettings, Host } from '../../collector/component.js';
 import { parseComponentId } from '../../collector/config/load.js';
 import type { MetricBatch } from '../../collector/data/metrics.js';
 import { ProcessTable } from '../../collector/processes.js';
@@ -38,4 +39,24 @@ export class MetricsSink implements Consumer<'metrics'> {
             if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) sum += point.value;
     return sum;
   }
+}
+
+/**
+ * The lifecycle every component must survive: shut down without start, and
+ * twice; start, shut down, then the same with a fresh instance.
+ */
+export function testLifecycle(create: () => Component, host: () => Host = testHost): void {
+  test('lifecycle: shutdown without start, and twice', async () => {
+    const component = create();
+    await component.shutdown();
+    await component.shutdown();
+  });
+  test('lifecycle: start, shut down, start a fresh instance, shut down', async () => {
+    for (let round = 0; round < 2; round++) {
+      const component = create();
+      await component.start(host());
+      await component.shutdown();
+      await component.shutdown();
+    }
+  });
 }
