@@ -3,11 +3,15 @@ import type { Factory } from './component.js';
 import { ebpfReceiverFactory } from '../receivers/ebpf/factory.js';
 import { processReceiverFactory } from '../receivers/process/factory.js';
 import { prometheusExporterFactory } from '../exporters/prometheus/factory.js';
+import { labelsProcessorFactory } from '../processors/labels/factory.js';
+import { windowProcessorFactory } from '../processors/window/factory.js';
 import { profileMetricsConnectorFactory } from '../connectors/profilemetrics/factory.js';
 
 export const FACTORIES: Factory[] = [
   processReceiverFactory,
   ebpfReceiverFactory,
+  labelsProcessorFactory,
+  windowProcessorFactory,
   prometheusExporterFactory,
   profileMetricsConnectorFactory,
 ];

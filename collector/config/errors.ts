@@ -74,7 +74,7 @@ export function problemsFromZod(error: z.ZodError, schema: z.ZodTypeAny, input: 
       case 'too_small':
       case 'too_big': {
         const bound = issue.code === 'too_small' ? issue.minimum : issue.maximum;
-        const word = issue.code === 'too_small' ? 'at least' : 'at most';
+        const word = issue.code === 'too_small' ? (issue.inclusive ? 'at least' : 'above') : issue.inclusive ? 'at most' : 'below';
         const value = valueAt(input, issue.path);
         problems.push({
           path,
