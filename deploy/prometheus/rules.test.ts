@@ -1,0 +1,102 @@
+/**
+ * The Prometheus rules we ship: promtool accepts them, their unit tests in
+ * tests/ pass, they carry the contract's names, and every rule is unit-tested.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { test } from 'node:test';
+import { parse } from 'yaml';
+import { projectPath } from '../../collector/paths.js';
+
+const RULES_DIR = projectPath('deploy/prometheus/rules');
+const TESTS_DIR = projectPath('deploy/prometheus/tests');
+
+const RECORDING_RULES = [
+  'cpu:hot_functions:rate5m',
+  'memory:allocation_hotspots:rate5m',
+  'syscall:latency:p50',
+  'syscall:latency:p95',
+  'syscall:latency:p99',
+  'syscall:error_rate',
+  'network:connection_latency:p95',
+  'dns:query_latency:p99',
+  'tls:handshake_latency:p95',
+  'io:latency:p99',
+];
+const ALERT_SEVERITIES: Record<string, string> = {
+  HighCPUConsumption: 'warning',
+  MemoryAllocationSpike: 'warning',
+  HighLockContention: 'warning',
+  HighSyscallErrorRate: 'critical',
+  DNSResolutionFailure: 'warning',
+  TLSHandshakeFailure: 'critical',
+};
+
+interface Rule {
+  record?: string;
+  alert?: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+function yamlFiles(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.yml'))
+    .sort()
+    .map((name) => `${dir}/${name}`);
+}
+
+function promtool(...args: string[]): string {
+  const result = spawnSync('promtool', args, { cwd: projectPath(), encoding: 'utf8' });
+  assert.equal(result.error, undefined, `cannot run promtool: ${result.error}`);
+  const output = result.stdout + result.stderr;
+  assert.equal(result.status, 0, `promtool ${args.join(' ')} failed:\n${output}`);
+  return output;
+}
+
+const rules: Rule[] = yamlFiles(RULES_DIR).flatMap((file) =>
+  (parse(readFileSync(file, 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules),
+);
+
+test('promtool check rules accepts every rule file', () => {
+  const output = promtool('check', 'rules', ...yamlFiles(RULES_DIR));
+  const found = [...output.matchAll(/SUCCESS: (\d+) rules found/g)].reduce((sum, m) => sum + Number(m[1]), 0);
+  assert.equal(found, rules.length, output);
+});
+
+test('promtool test rules passes every unit test', () => {
+  promtool('test', 'rules', ...yamlFiles(TESTS_DIR));
+});
+
+test('the recording rules and alerts are the metrics contract\'s', () => {
+  assert.deepEqual(
+    rules.filter((r) => r.record).map((r) => r.record),
+    RECORDING_RULES,
+  );
+  const alerts = rules.filter((r) => r.alert);
+  assert.deepEqual(Object.fromEntries(alerts.map((a) => [a.alert, a.labels?.severity])), ALERT_SEVERITIES);
+  for (const alert of alerts) {
+    assert.match(alert.for ?? '', /^\d+m$/, `${alert.alert} needs a for: duration`);
+    assert.ok(alert.annotations?.summary && alert.annotations?.description, `${alert.alert} needs a summary and a description`);
+  }
+});
+
+test('every recording rule and alert has a unit test', () => {
+  const tests = yamlFiles(TESTS_DIR).flatMap(
+    (file) =>
+      (parse(readFileSync(file, 'utf8')) as {
+        tests: { promql_expr_test?: { expr: string }[]; alert_rule_test?: { alertname: string; exp_alerts: unknown[] }[] }[];
+      }).tests,
+  );
+  const exprs = tests.flatMap((t) => t.promql_expr_test ?? []).map((t) => t.expr);
+  for (const name of RECORDING_RULES) assert.ok(exprs.some((e) => e.includes(name)), `no promql_expr_test for ${name}`);
+  const alertTests = tests.flatMap((t) => t.alert_rule_test ?? []);
+  for (const name of Object.keys(ALERT_SEVERITIES)) {
+    const mine = alertTests.filter((t) => t.alertname === name);
+    assert.ok(mine.some((t) => t.exp_alerts.length > 0), `no test shows ${name} firing`);
+    assert.ok(mine.some((t) => t.exp_alerts.length === 0), `no test shows ${name} silent`);
+  }
+});
