@@ -2,6 +2,7 @@
 import type { Factory } from './component.js';
 import { ebpfReceiverFactory } from '../receivers/ebpf/factory.js';
 import { processReceiverFactory } from '../receivers/process/factory.js';
+import { pprofExporterFactory } from '../exporters/pprof/factory.js';
 import { prometheusExporterFactory } from '../exporters/prometheus/factory.js';
 import { labelsProcessorFactory } from '../processors/labels/factory.js';
 import { windowProcessorFactory } from '../processors/window/factory.js';
@@ -13,5 +14,6 @@ export const FACTORIES: Factory[] = [
   labelsProcessorFactory,
   windowProcessorFactory,
   prometheusExporterFactory,
+  pprofExporterFactory,
   profileMetricsConnectorFactory,
 ];
