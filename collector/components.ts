@@ -2,6 +2,8 @@
 import type { Factory } from './component.js';
 import { ebpfReceiverFactory } from '../receivers/ebpf/factory.js';
 import { processReceiverFactory } from '../receivers/process/factory.js';
+import { otlpGrpcExporterFactory } from '../exporters/otlp/factory.js';
+import { otlpHttpExporterFactory } from '../exporters/otlphttp/factory.js';
 import { pprofExporterFactory } from '../exporters/pprof/factory.js';
 import { prometheusExporterFactory } from '../exporters/prometheus/factory.js';
 import { labelsProcessorFactory } from '../processors/labels/factory.js';
@@ -15,5 +17,7 @@ export const FACTORIES: Factory[] = [
   windowProcessorFactory,
   prometheusExporterFactory,
   pprofExporterFactory,
+  otlpHttpExporterFactory,
+  otlpGrpcExporterFactory,
   profileMetricsConnectorFactory,
 ];
