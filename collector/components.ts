@@ -7,12 +7,14 @@ import { otlpHttpExporterFactory } from '../exporters/otlphttp/factory.js';
 import { pprofExporterFactory } from '../exporters/pprof/factory.js';
 import { prometheusExporterFactory } from '../exporters/prometheus/factory.js';
 import { labelsProcessorFactory } from '../processors/labels/factory.js';
+import { symbolizerProcessorFactory } from '../processors/symbolizer/factory.js';
 import { windowProcessorFactory } from '../processors/window/factory.js';
 import { profileMetricsConnectorFactory } from '../connectors/profilemetrics/factory.js';
 
 export const FACTORIES: Factory[] = [
   processReceiverFactory,
   ebpfReceiverFactory,
+  symbolizerProcessorFactory,
   labelsProcessorFactory,
   windowProcessorFactory,
   prometheusExporterFactory,

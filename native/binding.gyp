@@ -7,7 +7,7 @@
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags_cc!": ["-fno-exceptions"],
       "cflags_cc": ["-fexceptions", "-Wall", "-Wextra"],
-      "libraries": ["-lbpf", "-lelf", "-lz"]
+      "libraries": ["-lbpf", "-ldw", "-lelf", "-lz"]
     }
   ]
 }

@@ -1,4 +1,5 @@
-// Typed ESM entry point of the ebpf_native addon (native/src/*.cc over libbpf).
+// Typed ESM entry point of the ebpf_native addon (native/src/*.cc over libbpf,
+// and over elfutils for symbols).
 //
 // Failures surface as plain Errors whose message names the operation and
 // ends with "; libbpf: <log>" when libbpf explained itself; errors from
@@ -69,11 +70,53 @@ declare class NativeBpfObject {
   close(): void;
 }
 
+export interface ElfSymbolizerOptions {
+  /** Open ELF handles kept (LRU); files with the same build id share one. */
+  maxBinaries: number;
+  /** Symbol results kept (LRU), over all binaries. */
+  maxSymbols: number;
+  /** Absolute directories searched for separate debug files, by build id (.build-id/xx/rest.debug) and by .gnu_debuglink. */
+  debugDirs: string[];
+}
+
+export interface SymbolizeRequest {
+  /** A path the collector can open: /proc/PID/root/<path> or /proc/PID/map_files/<start>-<end>. */
+  path: string;
+  /** Offsets in the file, as /proc/PID/maps gives them: address - start + offset. */
+  fileOffsets: BigUint64Array;
+}
+
+/**
+ * One batch's answer. `function`, `file` and `line` are parallel to the
+ * requests' fileOffsets concatenated in request order; `function` and `file`
+ * index `strings` (-1: unknown) and `line` is 0 when unknown.
+ */
+export interface SymbolizeResult {
+  binaries: { buildId?: string; error?: string }[];
+  strings: string[];
+  function: Int32Array;
+  file: Int32Array;
+  line: Uint32Array;
+}
+
+// Type of the native class; the value is bound to the addon's export below.
+declare class NativeElfSymbolizer {
+  constructor(options: ElfSymbolizerOptions);
+  /** Symbols (.symtab/.dynsym, demangled), source files and lines (DWARF) for a whole batch, on a worker thread. */
+  symbolize(requests: SymbolizeRequest[]): Promise<SymbolizeResult>;
+  /** Cached binaries (including files that could not be read) and symbol results. */
+  stats(): { binaries: number; symbols: number };
+  /** Drops the caches (a running symbolize() finishes first); symbolize() throws afterwards. */
+  close(): void;
+}
+
 interface NativeAddon {
   BpfObject: typeof NativeBpfObject;
+  ElfSymbolizer: typeof NativeElfSymbolizer;
   numPossibleCpus(): number;
   onlineCpus(): number[];
   libbpfVersion(): string;
+  bpfProgramIds(): Uint32Array;
 }
 
 const PACKAGE_NAME = 'ebpf-collector';
@@ -108,6 +151,10 @@ const addon = loadAddon();
 export type BpfObject = NativeBpfObject;
 export const BpfObject: typeof NativeBpfObject = addon.BpfObject;
 
+/** Names addresses in ELF files with elfutils (libdwfl), caching per binary by build id. */
+export type ElfSymbolizer = NativeElfSymbolizer;
+export const ElfSymbolizer: typeof NativeElfSymbolizer = addon.ElfSymbolizer;
+
 /** libbpf_num_possible_cpus(): the number of slots in a per-CPU map value. */
 export function numPossibleCpus(): number {
   return addon.numPossibleCpus();
@@ -121,4 +168,9 @@ export function onlineCpus(): number[] {
 /** Version of the libbpf the addon runs against, e.g. "1.1". */
 export function libbpfVersion(): string {
   return addon.libbpfVersion();
+}
+
+/** Ids of every BPF program loaded in the kernel, ascending (needs CAP_SYS_ADMIN). */
+export function bpfProgramIds(): Uint32Array {
+  return addon.bpfProgramIds();
 }

@@ -41,8 +41,11 @@ fi
 log "building BPF objects"
 make -s -C bpf >&2
 
-if [ ! -f native/build/Makefile ]; then
+# node-gyp fixes its source list when it configures: configure again when the gyp file or the sources change.
+native_inputs="$(cat native/binding.gyp; ls native/src/*.cc)"
+if [ ! -f native/build/Makefile ] || [ "$native_inputs" != "$(cat native/build/configured-inputs 2>/dev/null)" ]; then
   (cd native && npx --no-install node-gyp configure >&2)
+  printf '%s' "$native_inputs" > native/build/configured-inputs
 fi
 log "building the native addon"
 (cd native && npx --no-install node-gyp build >&2)

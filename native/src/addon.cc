@@ -7,6 +7,8 @@
 #include "bpf_object.h"
 #include "cpus.h"
 #include "diagnostics.h"
+#include "elf_symbolizer.h"
+#include "prog_ids.h"
 
 namespace ebpf {
 namespace {
@@ -31,6 +33,15 @@ Napi::Value LibbpfVersion(const Napi::CallbackInfo& info) {
                                            std::to_string(libbpf_minor_version()));
 }
 
+Napi::Value BpfProgramIds(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  LogScope log;
+  std::vector<uint32_t> ids = LoadedProgramIds(env);
+  Napi::Uint32Array result = Napi::Uint32Array::New(env, ids.size());
+  for (size_t i = 0; i < ids.size(); ++i) result[i] = ids[i];
+  return result;
+}
+
 }  // namespace
 }  // namespace ebpf
 
@@ -38,9 +49,11 @@ Napi::Value LibbpfVersion(const Napi::CallbackInfo& info) {
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ebpf::InstallLibbpfLogCapture();
   exports.Set("BpfObject", ebpf::BpfObject::Define(env));
+  exports.Set("ElfSymbolizer", ebpf::ElfSymbolizer::Define(env));
   exports.Set("numPossibleCpus", Napi::Function::New<ebpf::NumPossibleCpus>(env, "numPossibleCpus"));
   exports.Set("onlineCpus", Napi::Function::New<ebpf::OnlineCpuList>(env, "onlineCpus"));
   exports.Set("libbpfVersion", Napi::Function::New<ebpf::LibbpfVersion>(env, "libbpfVersion"));
+  exports.Set("bpfProgramIds", Napi::Function::New<ebpf::BpfProgramIds>(env, "bpfProgramIds"));
   return exports;
 }
 

@@ -1,0 +1,59 @@
+// One executable or shared object opened with elfutils (libdwfl): its build
+// id, its loadable segments, and names for its addresses from .symtab/.dynsym
+// and DWARF, including separate debug files found by build id or .gnu_debuglink.
+#pragma once
+
+#include <elfutils/libdwfl.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "symbol_index.h"
+
+namespace ebpf {
+
+struct SymbolInfo {
+  std::string function;  // demangled; empty when unknown
+  std::string file;      // source file; empty when unknown
+  uint32_t line = 0;     // 0 when unknown
+};
+
+class ElfBinary {
+ public:
+  // Opens `path` with the given callbacks (which carry the debuginfo path and
+  // must outlive the binary). Throws std::runtime_error with the reason.
+  ElfBinary(const std::string& path, const Dwfl_Callbacks* callbacks);
+
+  // Lower-case hex of the GNU build id note; empty if the file has none.
+  const std::string& buildId() const { return buildId_; }
+
+  // The ELF virtual address at `fileOffset`, through the PT_LOAD segments.
+  std::optional<uint64_t> VirtualAddress(uint64_t fileOffset) const;
+
+  // Function (demangled), source file and line; fields stay empty when unknown.
+  SymbolInfo Lookup(uint64_t address);
+
+ private:
+  struct Segment {
+    uint64_t fileOffset;
+    uint64_t fileSize;
+    uint64_t address;
+  };
+  struct DwflCloser {
+    void operator()(Dwfl* dwfl) const { dwfl_end(dwfl); }
+  };
+
+  std::string FunctionFromSymbols(uint64_t address);
+  std::string FunctionFromDwarf(uint64_t address) const;
+
+  std::unique_ptr<Dwfl, DwflCloser> dwfl_;
+  Dwfl_Module* module_ = nullptr;
+  std::string buildId_;
+  std::vector<Segment> segments_;
+  std::optional<SymbolIndex> symbols_;  // built on the first lookup
+};
+
+}  // namespace ebpf

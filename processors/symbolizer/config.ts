@@ -1,0 +1,20 @@
+import { z } from 'zod';
+
+const absoluteDir = z
+  .string()
+  .refine((dir) => dir.startsWith('/') && !dir.includes(':'), (dir) => ({ message: `must be an absolute path without ':', got "${dir}"` }));
+
+export const symbolizerConfigSchema = z
+  .object({
+    /** ELF files kept open with their symbol tables and DWARF (LRU); one per build id. */
+    max_cached_binaries: z.number().int().min(1).max(65_536).default(256),
+    /** Symbol lookups (function, file, line) kept (LRU), over all binaries. */
+    max_cached_symbols: z.number().int().min(1).max(10_000_000).default(200_000),
+    /** Name frames in JIT code from /tmp/perf-PID.map (node --perf-basic-prof, python -X perf, Java agents). */
+    perf_maps: z.boolean().default(true),
+    /** Where separate debug files are found: <dir>/.build-id/xx/rest.debug, and by .gnu_debuglink. */
+    debug_dirs: z.array(absoluteDir).default(['/usr/lib/debug']),
+  })
+  .strict();
+
+export type SymbolizerConfig = z.output<typeof symbolizerConfigSchema>;

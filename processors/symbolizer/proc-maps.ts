@@ -1,0 +1,107 @@
+/**
+ * A process's memory mappings from /proc/PID/maps: which file (or JIT region)
+ * an address belongs to, its offset in that file, and a path through which the
+ * collector can open that exact file.
+ */
+import { readFile } from 'node:fs/promises';
+
+export interface ProcMapping {
+  start: bigint;
+  end: bigint;
+  /** File offset of `start`. */
+  fileOffset: bigint;
+  /** start - fileOffset as a number: an address minus this is its file offset. User-space addresses (< 2^47) are exact as doubles. */
+  fileBase: number;
+  executable: boolean;
+  /** Device and inode as the kernel reports them: the file's identity across processes. */
+  device: string;
+  inode: number;
+  /** As the process sees it, without the " (deleted)" mark; '' for anonymous memory, or a pseudo-path like [vdso]. */
+  path: string;
+  deleted: boolean;
+}
+
+const LINE = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) (\S+) (\d+)\s*(.*)$/;
+const DELETED = ' (deleted)';
+
+export function parseProcMaps(text: string): ProcMapping[] {
+  const mappings: ProcMapping[] = [];
+  for (const line of text.split('\n')) {
+    const match = LINE.exec(line);
+    if (!match) continue;
+    const [, start, end, perms, offset, device, inode, rawPath] = match;
+    const deleted = rawPath.endsWith(DELETED);
+    mappings.push({
+      start: BigInt(`0x${start}`),
+      end: BigInt(`0x${end}`),
+      fileOffset: BigInt(`0x${offset}`),
+      fileBase: Number.parseInt(start, 16) - Number.parseInt(offset, 16),
+      executable: perms[2] === 'x',
+      device,
+      inode: Number(inode),
+      path: deleted ? rawPath.slice(0, -DELETED.length) : rawPath,
+      deleted,
+    });
+  }
+  return mappings; // the kernel lists them in address order
+}
+
+/** A file-backed mapping; anonymous memory and [vdso]-style pseudo-files are not. */
+export function isFileBacked(mapping: ProcMapping): boolean {
+  return mapping.inode !== 0 && mapping.path.startsWith('/');
+}
+
+/** Anonymous executable memory: where JIT compilers put their code. */
+export function isAnonymousExecutable(mapping: ProcMapping): boolean {
+  return mapping.executable && mapping.inode === 0 && (mapping.path === '' || mapping.path.startsWith('[anon'));
+}
+
+export class ProcessMappings {
+  // Bounds as doubles: comparing numbers allocates nothing, unlike bigints.
+  private readonly starts: Float64Array;
+  private readonly ends: Float64Array;
+
+  /** `mappings` in address order, as parseProcMaps returns them. */
+  constructor(
+    readonly pid: number,
+    private readonly mappings: ProcMapping[],
+  ) {
+    this.starts = Float64Array.from(mappings, (m) => Number(m.start));
+    this.ends = Float64Array.from(mappings, (m) => Number(m.end));
+  }
+
+  /** The mapping that contains the user-space `address`, by binary search. */
+  find(address: number): ProcMapping | undefined {
+    let low = 0;
+    let high = this.mappings.length - 1;
+    while (low <= high) {
+      const middle = (low + high) >> 1;
+      if (address < this.starts[middle]) high = middle - 1;
+      else if (address >= this.ends[middle]) low = middle + 1;
+      else return this.mappings[middle];
+    }
+    return undefined;
+  }
+
+  /**
+   * Where the collector opens the mapped file: through the process's root, so
+   * that a container's files are found; through map_files when the file has
+   * been deleted or replaced since it was mapped.
+   */
+  openPath(mapping: ProcMapping): string {
+    if (mapping.deleted) return `/proc/${this.pid}/map_files/${mapping.start.toString(16)}-${mapping.end.toString(16)}`;
+    return `/proc/${this.pid}/root${mapping.path}`;
+  }
+}
+
+/** The process's mappings now; undefined if it has exited (or is a kernel thread). */
+export async function readProcessMappings(pid: number): Promise<ProcessMappings | undefined> {
+  let text: string;
+  try {
+    text = await readFile(`/proc/${pid}/maps`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  const mappings = parseProcMaps(text);
+  return mappings.length > 0 ? new ProcessMappings(pid, mappings) : undefined;
+}

@@ -1,0 +1,146 @@
+/** The processor as a pipeline component: lifecycle, config, pass-through, self-telemetry, and the native cache's bounds. */
+import assert from 'node:assert/strict';
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import type { Attributes } from '@opentelemetry/api';
+import { SelfTelemetry } from '../../collector/telemetry.js';
+import { ElfSymbolizer } from '../../native/index.js';
+import { testHost, testSettings } from '../../test/support/components.js';
+import { symbolizerProcessorFactory } from './factory.js';
+import {
+  absoluteAddress, compile, fileOffsetOf, fixtureBatch, ProfilesSink, startProgram, symbolAddress, temporaryDir, testdata,
+} from './test-programs.js';
+
+const dir = temporaryDir();
+let workload: string;
+let klass: string;
+before(() => {
+  workload = compile(testdata('workload.c'), join(dir.path, 'workload'));
+  klass = compile(testdata('klass.cc'), join(dir.path, 'klass'));
+});
+after(() => dir.remove());
+
+function create(config: Record<string, unknown> = {}, sink = new ProfilesSink(), telemetry = new SelfTelemetry()) {
+  const settings = { ...testSettings('processor', 'symbolizer'), telemetry: telemetry.forComponent('processor', 'symbolizer') };
+  return symbolizerProcessorFactory.create(settings, symbolizerProcessorFactory.configSchema.parse(config), 'profiles', sink);
+}
+
+test('lifecycle: shutdown without start, and twice', async () => {
+  const processor = create();
+  await processor.shutdown();
+  await processor.shutdown();
+});
+
+test('lifecycle: start, shut down, start a fresh instance, shut down', async () => {
+  for (let round = 0; round < 2; round++) {
+    const processor = create();
+    await processor.start(testHost());
+    await processor.shutdown();
+    await processor.shutdown();
+  }
+});
+
+test('config: defaults, and errors that name the key', () => {
+  assert.deepEqual(symbolizerProcessorFactory.configSchema.parse({}), {
+    max_cached_binaries: 256,
+    max_cached_symbols: 200_000,
+    perf_maps: true,
+    debug_dirs: ['/usr/lib/debug'],
+  });
+  const issues = (config: unknown) => {
+    const result = symbolizerProcessorFactory.configSchema.safeParse(config);
+    assert.equal(result.success, false);
+    return result.error!.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  };
+  assert.match(issues({ max_binaries: 3 }).join('\n'), /Unrecognized key\(s\) in object: 'max_binaries'/);
+  assert.deepEqual(issues({ max_cached_binaries: 0 }), ['max_cached_binaries: Number must be greater than or equal to 1']);
+  assert.deepEqual(issues({ debug_dirs: ['debug'] }), ['debug_dirs.0: must be an absolute path without \':\', got "debug"']);
+  assert.deepEqual(issues({ perf_maps: 'yes' }), ['perf_maps: Expected boolean, received string']);
+  assert.equal(create().mutatesData, true, 'frames are filled in place, so a fan-out hands the processor its own copy');
+});
+
+test('a batch before start or after shutdown passes through untouched', async () => {
+  const sink = new ProfilesSink();
+  const processor = create({}, sink);
+  const batch = fixtureBatch([{ pid: process.pid, frames: [{ kind: 'user', address: 0x1000n }] }]);
+  await processor.consume(batch);
+  await processor.start(testHost());
+  await processor.shutdown();
+  await processor.consume(batch);
+  assert.deepEqual(sink.batches, [batch, batch]);
+  assert.deepEqual(batch.samples[0].frames, [{ kind: 'user', address: 0x1000n }]);
+});
+
+/** Value of a self-telemetry series whose attributes include `attributes`. */
+async function selfMetric(telemetry: SelfTelemetry, name: string, attributes: Attributes = {}): Promise<number | undefined> {
+  const { scopeMetrics } = await telemetry.collect();
+  for (const scope of scopeMetrics)
+    for (const metric of scope.metrics)
+      if (metric.descriptor.name === name)
+        for (const point of metric.dataPoints)
+          if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) return point.value as number;
+  return undefined;
+}
+
+test('self-telemetry: frames by result, the symbolized fraction, and cached binaries', async () => {
+  const telemetry = new SelfTelemetry();
+  const sink = new ProfilesSink();
+  const processor = create({ max_cached_binaries: 1 }, sink, telemetry);
+  const running = await startProgram(workload, [], workload);
+  const gone = await startProgram(workload, [], workload);
+  await gone.stop();
+  await processor.start(testHost());
+  try {
+    const leaf = absoluteAddress(running.pid, workload, workload, symbolAddress(workload, 'symbolizer_leaf') + 4n);
+    const elfHeader = absoluteAddress(running.pid, workload, workload, 0n);
+    const libcStart = absoluteAddress(running.pid, '/usr/lib/x86_64-linux-gnu/libc.so.6', '/usr/lib/x86_64-linux-gnu/libc.so.6', 0n);
+    const batch = fixtureBatch([
+      // symbolized; unsymbolized (the ELF header has no function); in no mapping; libc's header (a second binary)
+      { pid: running.pid, frames: [{ kind: 'user', address: leaf }, { kind: 'user', address: elfHeader }, { kind: 'user', address: 0x1000n }, { kind: 'user', address: libcStart }] },
+      { pid: gone.pid, frames: [{ kind: 'user', address: leaf }, { kind: 'user', address: leaf }] },
+    ]);
+    await processor.consume(batch);
+    assert.equal(sink.batches[0], batch, 'the same batch goes on, filled in place');
+    assert.deepEqual(batch.samples.map((s) => s.frames.length), [4, 2], 'no frame is dropped');
+  } finally {
+    await running.stop();
+    await processor.shutdown();
+  }
+  const frames = (result: string) => selfMetric(telemetry, 'ebpf_collector_symbolizer_frames_total', { frame_kind: 'user', result, component: 'symbolizer' });
+  assert.equal(await frames('symbolized'), 1);
+  assert.equal(await frames('unsymbolized'), 2);
+  assert.equal(await frames('unmapped'), 1);
+  assert.equal(await frames('process_exited'), 2);
+  assert.equal(await selfMetric(telemetry, 'ebpf_collector_symbolizer_symbolized_ratio'), 1 / 6);
+  assert.equal(await selfMetric(telemetry, 'ebpf_collector_symbolizer_cached_binaries'), 1, 'max_cached_binaries bounds the open ELF files');
+});
+
+test('native cache: bounded by binaries and by symbols, shared by build id, right after eviction', async () => {
+  const symbolizer = new ElfSymbolizer({ maxBinaries: 2, maxSymbols: 3, debugDirs: ['/usr/lib/debug'] });
+  const copy = join(dir.path, 'workload-copy');
+  copyFileSync(workload, copy);
+  const leaf = fileOffsetOf(workload, symbolAddress(workload, 'symbolizer_leaf') + 4n);
+  const caller = fileOffsetOf(workload, symbolAddress(workload, 'symbolizer_caller') + 4n);
+  const method = fileOffsetOf(klass, symbolAddress(klass, '_ZN2ns5Klass6methodEi') + 4n);
+  const names = async (path: string, offsets: bigint[]) => {
+    const result = await symbolizer.symbolize([{ path, fileOffsets: BigUint64Array.from(offsets) }]);
+    return [...result.function].map((i) => (i >= 0 ? result.strings[i] : undefined));
+  };
+  try {
+    assert.deepEqual(await names(workload, [leaf, caller]), ['symbolizer_leaf', 'symbolizer_caller']);
+    assert.deepEqual(await names(copy, [leaf]), ['symbolizer_leaf']);
+    assert.equal(symbolizer.stats().binaries, 1, 'a copy with the same build id shares the open binary');
+    assert.deepEqual(await names(klass, [method, 0n, 1n]), ['ns::Klass::method(int)', undefined, undefined], 'the ELF header has no function');
+    assert.deepEqual(symbolizer.stats(), { binaries: 2, symbols: 3 });
+    assert.deepEqual(await names('/usr/lib/x86_64-linux-gnu/libc.so.6', [0n]), [undefined]);
+    assert.equal(symbolizer.stats().binaries, 2, 'the least recently used binary was closed');
+    assert.deepEqual(await names(workload, [caller, leaf]), ['symbolizer_caller', 'symbolizer_leaf'], 'reopened after eviction');
+    const missing = await symbolizer.symbolize([{ path: join(dir.path, 'no-such-file'), fileOffsets: BigUint64Array.from([0n]) }]);
+    assert.match(missing.binaries[0].error ?? '', /No such file/);
+    assert.deepEqual([...missing.function], [-1]);
+  } finally {
+    symbolizer.close();
+  }
+  await assert.rejects(async () => symbolizer.symbolize([]), /closed/);
+});
