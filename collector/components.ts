@@ -1,5 +1,6 @@
 /** Every component type the collector knows, by kind. Add a factory here to make a type usable in pipeline.yaml. */
 import type { Factory } from './component.js';
+import { cpuReceiverFactory } from '../receivers/cpu/factory.js';
 import { ebpfReceiverFactory } from '../receivers/ebpf/factory.js';
 import { processReceiverFactory } from '../receivers/process/factory.js';
 import { otlpGrpcExporterFactory } from '../exporters/otlp/factory.js';
@@ -13,6 +14,7 @@ import { profileMetricsConnectorFactory } from '../connectors/profilemetrics/fac
 
 export const FACTORIES: Factory[] = [
   processReceiverFactory,
+  cpuReceiverFactory,
   ebpfReceiverFactory,
   symbolizerProcessorFactory,
   labelsProcessorFactory,

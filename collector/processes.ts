@@ -56,6 +56,9 @@ function readProc(pid: number, comm?: string): ProcessInfo | undefined {
   return info;
 }
 
+/** Bounds what lookups cache when no process receiver keeps the table in step with the kernel. */
+const MAX_PROCESSES = 65_536;
+
 export class ProcessTable {
   private readonly byPid = new Map<number, ProcessInfo>();
 
@@ -67,9 +70,15 @@ export class ProcessTable {
     let info = this.byPid.get(pid);
     if (!info) {
       info = readProc(pid);
-      if (info) this.byPid.set(pid, info);
+      if (info) this.remember(info);
     }
     return info;
+  }
+
+  /** Map order is insertion order, so the first key is the oldest entry. */
+  private remember(info: ProcessInfo): void {
+    this.byPid.set(info.pid, info);
+    if (this.byPid.size > MAX_PROCESSES) this.byPid.delete(this.byPid.keys().next().value!);
   }
 
   list(): ProcessInfo[] {

@@ -14,9 +14,9 @@ fi
 
 # Build tools and libraries for the addon and BPF objects, then what tests and
 # benchmarks run beside us: bpftool, perf and bpftrace as peers, Prometheus and
-# promtool, go tool pprof, protoc.
-APT_PACKAGES=(clang llvm make g++ python3 libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config
-  linux-perf bpftrace prometheus golang-go protobuf-compiler)
+# promtool, go tool pprof, protoc, /usr/bin/time.
+APT_PACKAGES=(clang llvm make gcc g++ python3 libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config
+  linux-perf bpftrace prometheus golang-go protobuf-compiler time)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

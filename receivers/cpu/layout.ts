@@ -1,0 +1,78 @@
+/** The kernel side's data layouts (bpf/cpu.h), encoded and decoded. */
+import { cString } from '../common/polling.js';
+
+export const COMM_LEN = 16;
+export const MAX_STACK_DEPTH = 127;
+export const NO_STACK = -1;
+export const BUFFER_STOPPED = 2;
+
+/** enum cpu_loss, in order: why samples were not recorded. */
+export const LOSS_REASONS = ['stack_collision', 'stack_map_full', 'stack_walk_failed', 'stack_error', 'counts_map_full'] as const;
+
+/** struct sample_key: pid, user_stack_id, kernel_stack_id, comm. */
+export const SAMPLE_KEY_SIZE = 4 + 4 + 4 + COMM_LEN;
+
+export interface SampleKey {
+  pid: number;
+  userStackId: number;
+  kernelStackId: number;
+  comm: string;
+}
+
+export function decodeSampleKey(keys: Buffer, index: number): SampleKey {
+  const offset = index * SAMPLE_KEY_SIZE;
+  return {
+    pid: keys.readUInt32LE(offset),
+    userStackId: keys.readInt32LE(offset + 4),
+    kernelStackId: keys.readInt32LE(offset + 8),
+    comm: cString(keys, offset + 12, COMM_LEN),
+  };
+}
+
+export interface ControlSettings {
+  activeBuffer: number;
+  filterPids: boolean;
+  filterCgroups: boolean;
+  /** Exact command name, or a prefix ending in "*"; undefined for any. */
+  comm?: string;
+}
+
+/** struct control: active_buffer u32, filter_pids u8, filter_cgroups u8, comm_match_len u8, padding u8, comm[16]. */
+export function encodeControl(settings: ControlSettings): Buffer {
+  const value = Buffer.alloc(4 + 4 + COMM_LEN);
+  value.writeUInt32LE(settings.activeBuffer, 0);
+  value.writeUInt8(settings.filterPids ? 1 : 0, 4);
+  value.writeUInt8(settings.filterCgroups ? 1 : 0, 5);
+  if (settings.comm !== undefined) {
+    const prefix = settings.comm.endsWith('*');
+    const name = Buffer.from(prefix ? settings.comm.slice(0, -1) : settings.comm, 'utf8');
+    name.copy(value, 8);
+    // An exact name is compared with its NUL terminator, so that "sh" does not match "sshd".
+    value.writeUInt8(prefix ? name.length : name.length + 1, 6);
+  }
+  return value;
+}
+
+/** The addresses of one stack, leaf first: a stack map value ends at its first zero. */
+export function decodeStack(values: Buffer, index: number): bigint[] {
+  const base = index * MAX_STACK_DEPTH * 8;
+  const addresses: bigint[] = [];
+  for (let frame = 0; frame < MAX_STACK_DEPTH; frame++) {
+    const address = values.readBigUInt64LE(base + frame * 8);
+    if (address === 0n) break;
+    addresses.push(address);
+  }
+  return addresses;
+}
+
+export function u32Key(value: number): Buffer {
+  const key = Buffer.alloc(4);
+  key.writeUInt32LE(value);
+  return key;
+}
+
+export function u64Key(value: bigint): Buffer {
+  const key = Buffer.alloc(8);
+  key.writeBigUInt64LE(value);
+  return key;
+}

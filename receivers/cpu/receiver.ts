@@ -1,0 +1,132 @@
+/**
+ * Whole-system CPU profiling (bpf/cpu.bpf.c): a cpu-clock perf event on every
+ * online CPU samples user and kernel stacks at frequency_hz; the kernel counts
+ * samples by {pid, stacks, comm} and this reads the counts and stacks every
+ * collection_interval and emits them as a ProfileBatch of unsymbolized frames.
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Consumer, CreateSettings, Host } from '../../collector/component.js';
+import type { Frame, ProfileSample } from '../../collector/data/profiles.js';
+import { bpfObjectPath } from '../../collector/paths.js';
+import { BpfObject, numPossibleCpus } from '../../native/index.js';
+import { PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
+import { cgroupId } from './cgroups.js';
+import type { CpuConfig } from './config.js';
+import {
+  BUFFER_STOPPED,
+  decodeSampleKey,
+  decodeStack,
+  encodeControl,
+  LOSS_REASONS,
+  MAX_STACK_DEPTH,
+  NO_STACK,
+  u32Key,
+  u64Key,
+} from './layout.js';
+
+/**
+ * How long after flipping buffers the old one is left alone. A sampling
+ * program runs in interrupt context for microseconds, so one that read the old
+ * buffer number has long finished; this only has to outlast that.
+ */
+const FLIP_GRACE_MS = 20;
+const PRESENT = Buffer.from([1]);
+
+export class CpuReceiver extends PollingBpfReceiver {
+  private host?: Host;
+  private activeBuffer = 0;
+  /** Set by shutdown(): the last read stops recording instead of switching buffers. */
+  private stopping = false;
+
+  constructor(settings: CreateSettings, private readonly config: CpuConfig, private readonly next: Consumer<'profiles'>) {
+    super(settings, bpfObjectPath('cpu'), config.collection_interval);
+  }
+
+  protected override attach(object: BpfObject, host: Host): void {
+    this.host = host;
+    const { pids, cgroups, frequency_hz } = this.config;
+    // Filters are in place before the first sample.
+    for (const pid of pids ?? []) object.update('filter_pids', u32Key(pid), PRESENT);
+    for (const path of cgroups ?? []) object.update('filter_cgroups', u64Key(cgroupId(path)), PRESENT);
+    this.writeControl(object);
+    object.attach('sample', { kind: 'perf_event', frequencyHz: frequency_hz });
+  }
+
+  override async shutdown(): Promise<void> {
+    this.stopping = true;
+    await super.shutdown();
+  }
+
+  private writeControl(object: BpfObject): void {
+    const { pids, cgroups, comm } = this.config;
+    object.update(
+      'control',
+      u32Key(0),
+      encodeControl({ activeBuffer: this.activeBuffer, filterPids: pids !== undefined, filterCgroups: cgroups !== undefined, comm }),
+    );
+  }
+
+  protected override async collect(object: BpfObject, startTimeMs: number, endTimeMs: number): Promise<void> {
+    const buffer = this.activeBuffer;
+    if (buffer === BUFFER_STOPPED) return;
+    this.activeBuffer = this.stopping ? BUFFER_STOPPED : 1 - buffer;
+    this.writeControl(object);
+    await sleep(FLIP_GRACE_MS);
+
+    const counts = object.drain(`sample_counts_${buffer}`);
+    const stacks = object.drain(`stacks_${buffer}`);
+    const { telemetry } = this.settings;
+    telemetry.mapFill('sample_counts', counts.count, object.mapInfo(`sample_counts_${buffer}`).maxEntries);
+    telemetry.mapFill('stacks', stacks.count, object.mapInfo(`stacks_${buffer}`).maxEntries);
+    this.reportKernelLosses(object, buffer);
+
+    const stackById = new Map<number, bigint[]>();
+    for (let i = 0; i < stacks.count; i++) stackById.set(stacks.keys.readUInt32LE(i * 4), decodeStack(stacks.values, i));
+
+    const samples: ProfileSample[] = [];
+    let missing = 0;
+    let truncated = 0;
+    for (let i = 0; i < counts.count; i++) {
+      const key = decodeSampleKey(counts.keys, i);
+      const count = Number(counts.values.readBigUInt64LE(i * 8));
+      const kernel = key.kernelStackId === NO_STACK ? [] : stackById.get(key.kernelStackId);
+      const user = key.userStackId === NO_STACK ? [] : stackById.get(key.userStackId);
+      if (!kernel || !user) {
+        // Only a program outlasting FLIP_GRACE_MS could leave a count whose stack was already cleared.
+        missing += count;
+        continue;
+      }
+      // A stack that fills every slot was probably cut: its outermost frames are lost, the sample is kept.
+      if (kernel.length === MAX_STACK_DEPTH || user.length === MAX_STACK_DEPTH) truncated += count;
+      const frames: Frame[] = [];
+      for (const address of kernel) frames.push({ kind: 'kernel', address });
+      for (const address of user) frames.push({ kind: 'user', address });
+      const info = this.host!.processes.get(key.pid);
+      samples.push({
+        pid: key.pid,
+        comm: key.comm,
+        ...(info?.containerId ? { containerId: info.containerId } : {}),
+        ...(info?.podUid ? { podUid: info.podUid } : {}),
+        frames,
+        count,
+      });
+    }
+    if (missing > 0) telemetry.dropped('profiles', missing, 'stack_missing');
+    if (truncated > 0) telemetry.dropped('profiles', truncated, 'stack_truncated');
+    if (samples.length === 0) return;
+    await this.next.consume({ startTimeMs, endTimeMs, periodNs: 1e9 / this.config.frequency_hz, samples });
+  }
+
+  /** Reports and clears the loss counters of the buffer just retired; the active buffer's keep counting. */
+  private reportKernelLosses(object: BpfObject, buffer: number): void {
+    const cpus = numPossibleCpus();
+    const zero = Buffer.alloc(cpus * 8);
+    LOSS_REASONS.forEach((reason, index) => {
+      const key = u32Key(buffer * LOSS_REASONS.length + index);
+      const lost = Number(sumPerCpuU64(object.lookup('losses', key)!, 0, cpus));
+      if (lost === 0) return;
+      this.settings.telemetry.dropped('profiles', lost, reason);
+      object.update('losses', key, zero);
+    });
+  }
+}
