@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# CPU profiling overhead: the cpu receiver against `perf record -a -g` and a
+# bpftrace profile one-liner, all at the same frequency, all running at once
+# for the same window while every CPU spins. See bench/cpu/README.md.
+#
+# usage: bash bench/cpu/run.sh            (as root; INTERVAL=20 FREQUENCY=97 SKIP_SETUP=1 to override)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+INTERVAL=${INTERVAL:-20}
+FREQUENCY=${FREQUENCY:-97}
+CPUS=$(nproc)
+TICKS=$(getconf CLK_TCK)
+WORK=$(mktemp -d /tmp/ebpf-cpu-bench.XXXXXX)
+
+[[ ${SKIP_SETUP:-0} == 1 ]] || bash scripts/setup.sh >"$WORK/setup.log" 2>&1 || { cat "$WORK/setup.log"; exit 1; }
+
+pids_to_stop=()
+stats_before=$(sysctl -n kernel.bpf_stats_enabled)
+cleanup() {
+  for pid in "${pids_to_stop[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  sysctl -qw kernel.bpf_stats_enabled="$stats_before"
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# utime+stime of a process in seconds (fields 14 and 15 of /proc/PID/stat, counted after the ")" of comm).
+cpu_seconds() {
+  awk -v ticks="$TICKS" '{ sub(/^.*\) /, ""); printf "%.3f\n", ($12 + $13) / ticks }' "/proc/$1/stat"
+}
+
+# Summed run_time_ns of the given BPF program ids, in seconds (needs kernel.bpf_stats_enabled=1).
+bpf_seconds() {
+  bpftool prog show -j | python3 -c '
+import json, sys
+ids = {int(i) for i in sys.argv[1:]}
+print("%.3f" % (sum(p.get("run_time_ns", 0) for p in json.load(sys.stdin) if p["id"] in ids) / 1e9))' "$@"
+}
+
+# Ids of the perf_event programs named $1 loaded now.
+perf_event_progs() {
+  bpftool prog show -j | python3 -c '
+import json, sys
+print(" ".join(str(p["id"]) for p in json.load(sys.stdin) if p["type"] == "perf_event" and p.get("name") == sys.argv[1]))' "$1"
+}
+
+# Waits for a line matching $2 in the file $1 written by process $3, or fails showing what it said.
+await_line() {
+  for _ in $(seq 600); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$3" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "no \"$2\" from process $3:" >&2
+  cat "$1" "${4:-/dev/null}" >&2
+  exit 1
+}
+
+# New ids in $2 that were not in $1.
+new_ids() { comm -13 <(tr ' ' '\n' <<<"$1" | sort) <(tr ' ' '\n' <<<"$2" | sort) | xargs; }
+
+sysctl -qw kernel.bpf_stats_enabled=1
+
+for _ in $(seq "$CPUS"); do
+  sh -c 'while :; do :; done' &
+  pids_to_stop+=($!)
+done
+
+# Programs are told apart by name, and from other users' by appearing as each profiler starts.
+before=$(perf_event_progs sample)
+node dist/bench/cpu/receiver-host.js "$FREQUENCY" 10s >"$WORK/receiver.out" 2>"$WORK/receiver.err" &
+receiver=$!
+pids_to_stop+=("$receiver")
+await_line "$WORK/receiver.out" '^ready$' "$receiver" "$WORK/receiver.err"
+receiver_started=$(date +%s.%N)
+ours_progs=$(new_ids "$before" "$(perf_event_progs sample)")
+[[ -n $ours_progs ]] || { echo "the receiver's BPF program is not loaded" >&2; exit 1; }
+
+# bpftrace names a profile program after the last part of its probe.
+before=$(perf_event_progs "$FREQUENCY")
+bpftrace -e "profile:hz:$FREQUENCY { @[kstack, ustack] = count(); }" >"$WORK/bpftrace.out" 2>&1 &
+bpftrace=$!
+pids_to_stop+=("$bpftrace")
+await_line "$WORK/bpftrace.out" '^Attaching' "$bpftrace"
+bpftrace_progs=
+for _ in $(seq 50); do
+  bpftrace_progs=$(new_ids "$before" "$(perf_event_progs "$FREQUENCY")")
+  [[ -n $bpftrace_progs ]] && break
+  sleep 0.1
+done
+[[ -n $bpftrace_progs ]] || { echo "bpftrace's BPF program is not loaded" >&2; exit 1; }
+
+# The window: everyone is sampling; perf record lives exactly this long (plus its own start and exit, which count).
+receiver_cpu0=$(cpu_seconds "$receiver")
+receiver_bpf0=$(bpf_seconds $ours_progs)
+bpftrace_cpu0=$(cpu_seconds "$bpftrace")
+bpftrace_bpf0=$(bpf_seconds $bpftrace_progs)
+/usr/bin/time -f '%U %S' -o "$WORK/perf.time" perf record -q -F "$FREQUENCY" -a -g -o "$WORK/perf.data" -- sleep "$INTERVAL" 2>"$WORK/perf.err"
+receiver_cpu=$(awk "BEGIN { print $(cpu_seconds "$receiver") - $receiver_cpu0 }")
+receiver_bpf=$(awk "BEGIN { print $(bpf_seconds $ours_progs) - $receiver_bpf0 }")
+bpftrace_cpu=$(awk "BEGIN { print $(cpu_seconds "$bpftrace") - $bpftrace_cpu0 }")
+bpftrace_bpf=$(awk "BEGIN { print $(bpf_seconds $bpftrace_progs) - $bpftrace_bpf0 }")
+receiver_rss_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$receiver/status")
+perf_cpu=$(awk '{ print $1 + $2 }' "$WORK/perf.time")
+
+kill -TERM "$receiver"
+wait "$receiver" || true
+receiver_seconds=$(awk "BEGIN { print $(date +%s.%N) - $receiver_started }")
+kill -INT "$bpftrace"
+wait "$bpftrace" || true
+summary=$(tail -n 1 "$WORK/receiver.out")
+
+python3 - "$INTERVAL" "$CPUS" "$FREQUENCY" "$receiver_cpu" "$receiver_bpf" "$perf_cpu" "$bpftrace_cpu" "$bpftrace_bpf" "$receiver_rss_kb" "$summary" "$receiver_seconds" <<'EOF'
+import json, sys
+interval, cpus, frequency = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+receiver_cpu, receiver_bpf, perf_cpu, bpftrace_cpu, bpftrace_bpf = map(float, sys.argv[4:9])
+rss_mb = int(sys.argv[9]) / 1024
+summary = json.loads(sys.argv[10])
+receiver_seconds = float(sys.argv[11])
+available = interval * cpus
+rows = [
+    ("cpu receiver", receiver_cpu, receiver_bpf),
+    ("perf record -g", perf_cpu, None),
+    ("bpftrace profile", bpftrace_cpu, bpftrace_bpf),
+]
+perf_total = perf_cpu
+print(f"{interval:.0f} s at {frequency} Hz on {cpus} busy CPUs: {available:.0f} CPU seconds available\n")
+print(f"{'':18} {'process s':>10} {'BPF s':>8} {'total s':>8} {'share':>8} {'vs perf':>8}")
+for name, process, bpf in rows:
+    total = process + (bpf or 0)
+    bpf_text = f"{bpf:8.3f}" if bpf is not None else f"{'n/a':>8}"
+    print(f"{name:18} {process:10.3f} {bpf_text} {total:8.3f} {100 * total / available:7.3f}% {total / perf_total:7.2f}x")
+ours = receiver_cpu + receiver_bpf
+print(f"\ncpu receiver peak RSS (VmHWM): {rss_mb:.1f} MB")
+print(f"cpu receiver samples: {summary['samples']} in {summary['batches']} batches over its {receiver_seconds:.1f} s "
+      f"(at most {frequency * receiver_seconds * cpus:.0f}: every CPU busy at {frequency} Hz)")
+checks = [
+    ("total overhead <= 1% of the machine", ours <= 0.01 * available),
+    ("no more than perf record's", ours <= perf_total),
+    ("peak RSS <= 100 MB", rss_mb <= 100),
+]
+for what, ok in checks:
+    print(f"{'PASS' if ok else 'FAIL'}  {what}")
+sys.exit(0 if all(ok for _, ok in checks) else 1)
+EOF
