@@ -59,7 +59,7 @@ test('a valid pipeline merges user config over defaults', () => {
 test('the bundled pipeline.yaml is valid', () => {
   const result = spawnSync(process.execPath, [projectPath('dist/collector/cli.js'), 'validate'], { encoding: 'utf8' });
   assert.equal(result.status, 0, result.stderr);
-  assert.match(result.stdout, /pipeline\.yaml: valid \(metrics\)/);
+  assert.match(result.stdout, /pipeline\.yaml: valid \(profiles, metrics\)/);
 });
 
 const PIPELINE = `
