@@ -3,6 +3,7 @@ import type { Factory } from './component.js';
 import { cpuReceiverFactory } from '../receivers/cpu/factory.js';
 import { ebpfReceiverFactory } from '../receivers/ebpf/factory.js';
 import { processReceiverFactory } from '../receivers/process/factory.js';
+import { syscallsReceiverFactory } from '../receivers/syscalls/factory.js';
 import { otlpGrpcExporterFactory } from '../exporters/otlp/factory.js';
 import { otlpHttpExporterFactory } from '../exporters/otlphttp/factory.js';
 import { pprofExporterFactory } from '../exporters/pprof/factory.js';
@@ -15,6 +16,7 @@ import { profileMetricsConnectorFactory } from '../connectors/profilemetrics/fac
 export const FACTORIES: Factory[] = [
   processReceiverFactory,
   cpuReceiverFactory,
+  syscallsReceiverFactory,
   ebpfReceiverFactory,
   symbolizerProcessorFactory,
   labelsProcessorFactory,

@@ -41,6 +41,9 @@ fi
 log "building BPF objects"
 make -s -C bpf >&2
 
+log "building test workloads"
+make -s -C test/workloads >&2
+
 # node-gyp fixes its source list when it configures: configure again when the gyp file or the sources change.
 native_inputs="$(cat native/binding.gyp; ls native/src/*.cc)"
 if [ ! -f native/build/Makefile ] || [ "$native_inputs" != "$(cat native/build/configured-inputs 2>/dev/null)" ]; then

@@ -95,7 +95,7 @@ const BROKEN: { name: string; yaml: string; errors: string[] }[] = [
   {
     name: 'unknown receiver type',
     yaml: `receivers:\n  kprobe: {}\n  process: {}\n${EXPORTER}${PIPELINE}`,
-    errors: ['receivers::kprobe: unknown receiver type "kprobe" (known types: cpu, ebpf, process)'],
+    errors: ['receivers::kprobe: unknown receiver type "kprobe" (known types: cpu, ebpf, process, syscalls)'],
   },
   {
     name: 'bad id: empty name',

@@ -1,0 +1,403 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Per-syscall latency, calls and errors from the raw sys_enter/sys_exit
+ * tracepoints. The syscall in progress waits in a per-CPU slot: a thread
+ * stays on its CPU from entry to exit unless it is switched out, and only
+ * then (sched_switch) does its entry move to the thread's task storage and
+ * back into the slot of the CPU it resumes on. So the common syscall costs a
+ * clock read and an inlined array lookup on each side, no task storage or
+ * global hash keyed by tid. Each exit adds to a per-CPU histogram (and error
+ * count) that user space drains every interval. Nothing is sent per syscall.
+ *
+ * Every helper call counts here (with return-stack mitigations each call
+ * and return costs several ns, bpf_ktime_get_ns about 60), so fields are
+ * read through the task pointer and raw_tp is used rather than tp_btf,
+ * whose dispatch costs a little more.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "syscalls.h"
+
+/* The largest errno; a return value in [-MAX_ERRNO, -1] is a failure (include/linux/err.h). */
+#define MAX_ERRNO 4095
+/* task_struct.flags: the thread is exiting (include/linux/sched.h). */
+#define PF_EXITING 0x00000004
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct syscalls_config);
+} receiver_settings SEC(".maps");
+
+/* Filters: present keys are the pids (tgids), comms and cgroup ids to record. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FILTER_PIDS);
+	__type(key, __u32);
+	__type(value, __u8);
+} filter_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FILTER_COMMS);
+	__type(key, char[SYSCALLS_COMM_LEN]);
+	__type(value, __u8);
+} filter_comms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FILTER_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u8);
+} filter_cgroups SEC(".maps");
+
+/* The syscall the thread running on this CPU is in, if it is being timed. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct syscall_start);
+} in_syscall SEC(".maps");
+
+/* The syscall a switched-out thread is in, until it runs again. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct syscall_start);
+} switched_out SEC(".maps");
+
+/* Entries are allocated as series appear: preallocating would pin ~800 bytes per CPU per slot. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_HISTOGRAMS);
+	__type(key, struct syscall_key);
+	__type(value, struct syscall_histogram);
+} histograms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_ERROR_SERIES);
+	__type(key, struct error_key);
+	__type(value, __u64);
+} errors SEC(".maps");
+
+/* An all-zero histogram to insert new series from: it is too large for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct syscall_histogram);
+} empty_histogram SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LOSS_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} losses SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct names_request);
+} names_request SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, MAX_SYSCALL_NR);
+	__type(key, __u32);
+	__type(value, struct syscall_name);
+} syscall_names SEC(".maps");
+
+static __always_inline void count_loss(__u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&losses, &reason);
+
+	if (n)
+		(*n)++;
+}
+
+/* The current cgroup or one of its ancestors is in the filter, so that a slice covers its services. */
+static __always_inline bool cgroup_selected(void)
+{
+	for (int level = 0; level < MAX_CGROUP_DEPTH; level++) {
+		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
+
+		if (id == 0)
+			return false; /* deeper than the current cgroup */
+		if (bpf_map_lookup_elem(&filter_cgroups, &id))
+			return true;
+	}
+	return false;
+}
+
+static __always_inline bool selected(__u32 filters)
+{
+	if (filters & FILTER_PIDS) {
+		__u32 pid = bpf_get_current_pid_tgid() >> 32;
+
+		if (!bpf_map_lookup_elem(&filter_pids, &pid))
+			return false;
+	}
+	if (filters & FILTER_COMMS) {
+		char comm[SYSCALLS_COMM_LEN] = {};
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!bpf_map_lookup_elem(&filter_comms, comm))
+			return false;
+	}
+	if ((filters & FILTER_CGROUPS) && !cgroup_selected())
+		return false;
+	return true;
+}
+
+SEC("raw_tp/sys_enter")
+int BPF_PROG(syscall_enter, struct pt_regs *regs, long id)
+{
+	struct syscalls_config *settings;
+	struct syscall_start *slot;
+	__u32 zero = 0;
+
+	slot = bpf_map_lookup_elem(&in_syscall, &zero);
+	settings = bpf_map_lookup_elem(&receiver_settings, &zero);
+	if (!slot || !settings)
+		return 0;
+	/*
+	 * Programs on syscall tracepoints run with preemption off, and every
+	 * switch moves the slot's entry out: the slot is the running thread's.
+	 */
+	if (id < 0 || (settings->filters && !selected(settings->filters))) {
+		slot->ns = 0; /* not timed (id < 0: a tracer or seccomp cancelled the syscall) */
+		return 0;
+	}
+	/* A thread's syscall registers sit at a fixed place on its kernel stack: they tell its exit from another thread's. */
+	slot->regs = (__u64)regs;
+	slot->nr = id;
+	slot->ns = bpf_ktime_get_ns();
+	return 0;
+}
+
+/*
+ * A thread in a timed syscall leaves the CPU: its entry moves to its task
+ * storage, and the entry of the thread coming in (if it is in a timed
+ * syscall) moves into the slot, so that its exit finds it.
+ */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(syscall_switch, bool preempt, struct task_struct *prev, struct task_struct *next, unsigned int prev_state)
+{
+	struct syscall_start *slot, *saved;
+	__u32 zero = 0;
+
+	slot = bpf_map_lookup_elem(&in_syscall, &zero);
+	if (!slot)
+		return 0;
+	/* A thread that is exiting never returns from its exit syscall. */
+	if (slot->ns && !(prev->flags & PF_EXITING)) {
+		saved = bpf_task_storage_get(&switched_out, prev, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+		if (saved)
+			*saved = *slot;
+		else
+			count_loss(LOSS_NO_TASK_STORAGE);
+	}
+	slot->ns = 0;
+	saved = bpf_task_storage_get(&switched_out, next, 0, 0);
+	if (saved && saved->ns) {
+		*slot = *saved;
+		saved->ns = 0;
+	}
+	return 0;
+}
+
+static __always_inline __u32 log2_u64(__u64 v)
+{
+	__u32 r = 0;
+
+	if (v >> 32) { v >>= 32; r += 32; }
+	if (v >> 16) { v >>= 16; r += 16; }
+	if (v >> 8) { v >>= 8; r += 8; }
+	if (v >> 4) { v >>= 4; r += 4; }
+	if (v >> 2) { v >>= 2; r += 2; }
+	if (v >> 1) r += 1;
+	return r;
+}
+
+/* The histogram slot whose upper bound (inclusive, as Prometheus' `le`) is the first >= ns. */
+static __always_inline __u32 histogram_slot(__u64 ns)
+{
+	__u64 below;
+	__u32 octave, sub;
+
+	if (ns <= (1ULL << HISTOGRAM_MIN_SHIFT))
+		return 0;
+	below = ns - 1; /* bounds are inclusive: 2^k + j * 2^(k-2) belongs to the slot it ends */
+	if (below >= (1ULL << HISTOGRAM_MAX_SHIFT))
+		return HISTOGRAM_SLOTS - 1;
+	octave = log2_u64(below);
+	sub = (below >> (octave - SUB_BUCKET_BITS)) & (SUB_BUCKETS - 1);
+	return 1 + (octave - HISTOGRAM_MIN_SHIFT) * SUB_BUCKETS + sub;
+}
+
+static __always_inline struct syscall_histogram *histogram_of(const struct syscall_key *key)
+{
+	struct syscall_histogram *histogram = bpf_map_lookup_elem(&histograms, key);
+	__u32 zero = 0;
+
+	if (histogram)
+		return histogram;
+	histogram = bpf_map_lookup_elem(&empty_histogram, &zero);
+	if (!histogram)
+		return 0;
+	/* BPF_NOEXIST: an insert racing on another CPU wins and we add to its entry. */
+	bpf_map_update_elem(&histograms, key, histogram, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&histograms, key);
+}
+
+static __always_inline void count_error(const struct syscall_key *call, long ret)
+{
+	struct error_key key = { .call = *call, .error = -ret };
+	__u64 one = 1, *count;
+
+	count = bpf_map_lookup_elem(&errors, &key);
+	if (count) {
+		(*count)++;
+		return;
+	}
+	if (bpf_map_update_elem(&errors, &key, &one, BPF_NOEXIST) == 0)
+		return;
+	count = bpf_map_lookup_elem(&errors, &key);
+	if (count)
+		(*count)++;
+	else
+		count_loss(LOSS_ERRORS_FULL);
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(syscall_exit, struct pt_regs *regs, long ret)
+{
+	struct syscall_histogram *histogram;
+	struct syscalls_config *settings;
+	struct syscall_start *slot;
+	struct syscall_key key = {};
+	struct task_struct *task;
+	__u64 now = bpf_ktime_get_ns(), ns;
+	__u32 zero = 0, index;
+
+	slot = bpf_map_lookup_elem(&in_syscall, &zero);
+	settings = bpf_map_lookup_elem(&receiver_settings, &zero);
+	if (!slot || !settings || !slot->ns || slot->regs != (__u64)regs)
+		return 0; /* filtered out, or entered before we attached */
+	ns = now - slot->ns;
+	slot->ns = 0;
+	key.nr = slot->nr;
+
+	/* Read through the task rather than with a helper per field: each helper call costs a call and a return. */
+	if (settings->aggregate) {
+		task = bpf_get_current_task_btf();
+		if (settings->aggregate & AGGREGATE_CGROUP)
+			key.cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+		if (settings->aggregate & AGGREGATE_PID)
+			key.pid = task->tgid;
+		if (settings->aggregate & AGGREGATE_TID)
+			key.tid = task->pid;
+		if (settings->aggregate & AGGREGATE_UID)
+			key.uid = (__u32)bpf_get_current_uid_gid();
+	}
+
+	histogram = histogram_of(&key);
+	if (!histogram) {
+		count_loss(LOSS_HISTOGRAMS_FULL);
+		return 0;
+	}
+	index = histogram_slot(ns);
+	barrier_var(index); /* check the register that indexes, not a copy the compiler derived */
+	if (index >= HISTOGRAM_SLOTS)
+		return 0; /* cannot happen; tells the verifier the index is in bounds */
+	/* Plain adds: this CPU's value, and with preemption off no other thread runs this meanwhile. */
+	histogram->slots[index]++;
+	histogram->sum_ns += ns;
+
+	if (ret < 0 && ret >= -MAX_ERRNO)
+		count_error(&key, ret);
+	return 0;
+}
+
+/*
+ * Syscall names from the running kernel, once at start: each syscall trace
+ * event's data is the syscall's metadata (name, number). The events form one
+ * list; we enter it at the event whose `enable` file user space holds open.
+ */
+struct names_walk {
+	struct list_head *start;
+	struct list_head *node;
+	__u32 found;
+};
+
+static long visit_trace_event(__u32 index, struct names_walk *walk)
+{
+	struct list_head *node = walk->node;
+	struct trace_event_call *call = (void *)node - bpf_core_field_offset(struct trace_event_call, list);
+	struct syscall_metadata *meta = BPF_CORE_READ(call, data);
+	struct syscall_name *slot;
+	__u32 nr;
+
+	/*
+	 * The list head is no event, and other events' data is no metadata;
+	 * only a syscall event's metadata points back at the event.
+	 */
+	if (meta && (BPF_CORE_READ(meta, enter_event) == call || BPF_CORE_READ(meta, exit_event) == call)) {
+		nr = BPF_CORE_READ(meta, syscall_nr); /* -1: not in this architecture's table */
+		slot = bpf_map_lookup_elem(&syscall_names, &nr);
+		if (slot && !slot->name[0] && bpf_probe_read_kernel_str(slot->name, sizeof(slot->name), BPF_CORE_READ(meta, name)) > 0)
+			walk->found++;
+	}
+	walk->node = BPF_CORE_READ(node, next);
+	return walk->node == walk->start || !walk->node;
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(read_syscall_names, struct pt_regs *regs, long id)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct names_walk walk = {};
+	struct names_request *request;
+	struct trace_event_file *event_file;
+	struct trace_event_call *call;
+	struct syscall_metadata *meta;
+	struct file **fds, *file;
+	__u32 zero = 0;
+
+	request = bpf_map_lookup_elem(&names_request, &zero);
+	if (!request || request->state != NAMES_PENDING || request->tgid != bpf_get_current_pid_tgid() >> 32)
+		return 0;
+	if (request->fd >= BPF_CORE_READ(task, files, fdt, max_fds))
+		goto not_a_syscall_event;
+	fds = BPF_CORE_READ(task, files, fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[request->fd]) || !file)
+		goto not_a_syscall_event;
+	/* An event's `enable` file keeps its trace_event_file in the inode. */
+	event_file = BPF_CORE_READ(file, f_inode, i_private);
+	call = BPF_CORE_READ(event_file, event_call);
+	meta = BPF_CORE_READ(call, data);
+	if (!call || !meta || BPF_CORE_READ(meta, enter_event) != call)
+		goto not_a_syscall_event;
+
+	walk.start = &call->list;
+	walk.node = walk.start;
+	bpf_loop(MAX_TRACE_EVENTS, visit_trace_event, &walk, 0);
+	request->found = walk.found;
+	request->state = NAMES_DONE;
+	return 0;
+
+not_a_syscall_event:
+	request->state = NAMES_NOT_A_SYSCALL_EVENT;
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

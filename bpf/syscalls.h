@@ -1,0 +1,114 @@
+/* Structs the syscalls receiver shares between syscalls.bpf.c and user space (receivers/syscalls/layout.ts). */
+#ifndef EBPF_COLLECTOR_SYSCALLS_H
+#define EBPF_COLLECTOR_SYSCALLS_H
+
+#define SYSCALLS_COMM_LEN 16
+
+/*
+ * Latency histogram, in nanoseconds: slot 0 holds durations up to 2^10 ns
+ * (about 1 µs); then every power of two up to 2^34 ns (about 17 s) is split
+ * into SUB_BUCKETS equal slots, so a quantile is off by at most a quarter of
+ * its octave; the last slot holds longer durations (+Inf).
+ */
+#define HISTOGRAM_MIN_SHIFT 10
+#define HISTOGRAM_MAX_SHIFT 34
+#define SUB_BUCKET_BITS 2
+#define SUB_BUCKETS (1 << SUB_BUCKET_BITS)
+#define HISTOGRAM_SLOTS (2 + (HISTOGRAM_MAX_SHIFT - HISTOGRAM_MIN_SHIFT) * SUB_BUCKETS)
+
+/* Distinct (syscall, aggregate labels) series per interval, and (series, errno) pairs. */
+#define MAX_HISTOGRAMS 16384
+#define MAX_ERROR_SERIES 16384
+#define MAX_FILTER_PIDS 1024
+#define MAX_FILTER_COMMS 256
+#define MAX_FILTER_CGROUPS 256
+/* Cgroup levels looked at when matching the current cgroup and its ancestors against the filter. */
+#define MAX_CGROUP_DEPTH 16
+
+/* Syscall numbers whose names the kernel's syscall trace events are searched for. */
+#define MAX_SYSCALL_NR 1024
+#define SYSCALL_NAME_LEN 64
+/* Upper bound on the trace events walked when reading syscall names (a system has a few thousand). */
+#define MAX_TRACE_EVENTS 65536
+
+/* receiver_settings[0], written by user space before the programs attach. */
+struct syscalls_config {
+	__u32 filters;   /* FILTER_* bits: every filter that is on must match */
+	__u32 aggregate; /* AGGREGATE_* bits: the fields of syscall_key that are filled in */
+};
+
+enum syscalls_filter {
+	FILTER_PIDS = 1,
+	FILTER_COMMS = 2,
+	FILTER_CGROUPS = 4,
+};
+
+enum syscalls_aggregate {
+	AGGREGATE_CGROUP = 1,
+	AGGREGATE_PID = 2,
+	AGGREGATE_TID = 4,
+	AGGREGATE_UID = 8,
+};
+
+/* histograms: one series; fields not aggregated by are 0 */
+struct syscall_key {
+	__u64 cgroup_id;
+	__u32 pid; /* tgid */
+	__u32 tid;
+	__u32 uid;
+	__u32 nr;
+};
+
+struct syscall_histogram {
+	__u64 slots[HISTOGRAM_SLOTS];
+	__u64 sum_ns;
+};
+
+/* errors: failed calls of one series by errno */
+struct error_key {
+	struct syscall_key call;
+	__u32 error; /* positive errno */
+	__u32 padding;
+};
+
+/* in_syscall (per CPU) and switched_out (task storage): the syscall a thread is in, ns 0 when none is timed. */
+struct syscall_start {
+	__u64 ns;   /* bpf_ktime_get_ns() at entry */
+	__u64 regs; /* the thread's syscall pt_regs: where its kernel stack keeps them */
+	__u32 nr;
+	__u32 padding;
+};
+
+/* Index into the per-CPU `losses` array: syscalls (or errors) that could not be recorded. */
+enum syscalls_loss {
+	LOSS_HISTOGRAMS_FULL = 0,
+	LOSS_ERRORS_FULL = 1,
+	LOSS_NO_TASK_STORAGE = 2,
+	LOSS_MAX,
+};
+
+/*
+ * names_request[0]: user space asks read_syscall_names to walk the kernel's
+ * trace events, starting from the syscall event whose `enable` file is open
+ * at `fd` in process `tgid`, and to write each syscall's name into
+ * syscall_names[nr].
+ */
+struct names_request {
+	__u32 tgid;
+	__u32 fd;
+	__u32 state; /* NAMES_* */
+	__u32 found; /* names written */
+};
+
+enum names_state {
+	NAMES_IDLE = 0,
+	NAMES_PENDING = 1,
+	NAMES_DONE = 2,
+	NAMES_NOT_A_SYSCALL_EVENT = 3,
+};
+
+struct syscall_name {
+	char name[SYSCALL_NAME_LEN]; /* as in the kernel's syscall metadata: "sys_openat" */
+};
+
+#endif

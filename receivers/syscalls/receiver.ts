@@ -1,0 +1,161 @@
+/**
+ * Per-syscall latency histograms, calls and errors from raw sys_enter/sys_exit
+ * (bpf/syscalls.bpf.c). The kernel filters and aggregates; every interval the
+ * per-CPU maps are drained and emitted as deltas.
+ */
+import type { Consumer, CreateSettings } from '../../collector/component.js';
+import type { Attributes, NumberPoint } from '../../collector/data/metrics.js';
+import { attributesKey } from '../../collector/data/metrics.js';
+import { bpfObjectPath } from '../../collector/paths.js';
+import { parseCgroupPath } from '../../collector/processes.js';
+import { BpfObject, numPossibleCpus } from '../../native/index.js';
+import { PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
+import { CgroupPaths, cgroupId } from './cgroups.js';
+import type { SyscallsConfig } from './config.js';
+import { errnoName } from './errno-names.js';
+import { HistogramSeries } from './histogram.js';
+import {
+  AGGREGATE,
+  checkLayout,
+  COMM_LEN,
+  ERROR_KEY_SIZE,
+  FILTER,
+  HISTOGRAM_VALUE_SIZE,
+  LOSS_REASONS,
+  readSyscallKey,
+  SETTINGS_SIZE,
+  SYSCALL_KEY_SIZE,
+  type SyscallKey,
+} from './layout.js';
+import { syscallName, syscallNames, type SyscallNames } from './syscall-names.js';
+
+export class SyscallsReceiver extends PollingBpfReceiver {
+  private names: SyscallNames = new Map();
+  private readonly cgroupPaths = new CgroupPaths();
+
+  constructor(settings: CreateSettings, private readonly config: SyscallsConfig, private readonly next: Consumer<'metrics'>) {
+    super(settings, bpfObjectPath('syscalls'), config.collection_interval);
+  }
+
+  protected override attach(object: BpfObject): void {
+    checkLayout(object);
+    this.names = syscallNames(this.settings.logger);
+    this.writeSettings(object);
+    // Entries are only made once switches are followed and exits counted, so that none is stranded.
+    object.attach('syscall_switch', { kind: 'auto' });
+    object.attach('syscall_exit', { kind: 'auto' });
+    object.attach('syscall_enter', { kind: 'auto' });
+  }
+
+  /** Filters and aggregation go into the kernel's maps before anything is attached. */
+  private writeSettings(object: BpfObject): void {
+    const { pids, comms, cgroups, aggregate_by } = this.config;
+    const present = Buffer.from([1]);
+    for (const pid of pids) object.update('filter_pids', u32(pid), present);
+    for (const comm of comms) {
+      const key = Buffer.alloc(COMM_LEN);
+      key.write(comm, 'utf8');
+      object.update('filter_comms', key, present);
+    }
+    for (const path of cgroups) {
+      const key = Buffer.alloc(8);
+      key.writeBigUInt64LE(cgroupId(path));
+      object.update('filter_cgroups', key, present);
+    }
+    const settings = Buffer.alloc(SETTINGS_SIZE);
+    settings.writeUInt32LE((pids.length ? FILTER.pids : 0) | (comms.length ? FILTER.comms : 0) | (cgroups.length ? FILTER.cgroups : 0), 0);
+    settings.writeUInt32LE(aggregate_by.reduce((bits, label) => bits | AGGREGATE[label], 0), 4);
+    object.update('receiver_settings', u32(0), settings);
+  }
+
+  protected override async collect(object: BpfObject, startTimeMs: number, endTimeMs: number): Promise<void> {
+    const { telemetry } = this.settings;
+    const cpus = numPossibleCpus();
+    const histograms = object.drain('histograms');
+    const errors = object.drain('errors');
+    telemetry.mapFill('histograms', histograms.count, object.mapInfo('histograms').maxEntries);
+    telemetry.mapFill('errors', errors.count, object.mapInfo('errors').maxEntries);
+    this.countLosses(object, cpus);
+
+    const cgroupIds: bigint[] = [];
+    for (let i = 0; i < histograms.count; i++) cgroupIds.push(histograms.keys.readBigUInt64LE(i * SYSCALL_KEY_SIZE));
+    for (let i = 0; i < errors.count; i++) cgroupIds.push(errors.keys.readBigUInt64LE(i * ERROR_KEY_SIZE));
+    const cgroupPaths = this.cgroupPaths.resolve(cgroupIds);
+
+    const durations = new HistogramSeries();
+    for (let i = 0; i < histograms.count; i++) {
+      const key = readSyscallKey(histograms.keys, i * SYSCALL_KEY_SIZE);
+      durations.add(this.labels(key, cgroupPaths), histograms.values, i * cpus * HISTOGRAM_VALUE_SIZE, cpus);
+    }
+    const failures = new Map<string, NumberPoint>();
+    for (let i = 0; i < errors.count; i++) {
+      const key = readSyscallKey(errors.keys, i * ERROR_KEY_SIZE);
+      const attributes = { ...this.labels(key, cgroupPaths), errno: errnoName(errors.keys.readUInt32LE(i * ERROR_KEY_SIZE + SYSCALL_KEY_SIZE)) };
+      const value = Number(sumPerCpuU64(errors.values, i * cpus * 8, cpus));
+      const point = failures.get(attributesKey(attributes));
+      if (point) point.value += value;
+      else failures.set(attributesKey(attributes), { attributes, value });
+    }
+
+    await this.next.consume({
+      startTimeMs,
+      endTimeMs,
+      metrics: [
+        {
+          type: 'histogram',
+          name: 'ebpf_syscall_duration_seconds',
+          description: 'Time from syscall entry to exit, by syscall.',
+          temporality: 'delta',
+          points: durations.points(),
+        },
+        {
+          type: 'sum',
+          name: 'ebpf_syscall_total',
+          description: 'Syscalls that returned, by syscall.',
+          monotonic: true,
+          temporality: 'delta',
+          points: durations.counts(),
+        },
+        {
+          type: 'sum',
+          name: 'ebpf_syscall_errors_total',
+          description: 'Syscalls that returned an error (-errno), by syscall and errno name.',
+          monotonic: true,
+          temporality: 'delta',
+          points: [...failures.values()],
+        },
+      ],
+    });
+  }
+
+  /** syscall, pod and namespace always; pid, tid and uid when the kernel aggregates by them. */
+  private labels(key: SyscallKey, cgroupPaths: Map<bigint, string>): Attributes {
+    const path = cgroupPaths.get(key.cgroupId);
+    const attributes: Attributes = {
+      syscall: syscallName(this.names, key.nr),
+      pod: (path && parseCgroupPath(path).podUid) ?? '',
+      // Cgroup paths carry a pod's UID but not its namespace; a Kubernetes metadata processor can fill it in.
+      namespace: '',
+    };
+    const { aggregate_by } = this.config;
+    if (aggregate_by.includes('pid')) attributes.pid = String(key.pid);
+    if (aggregate_by.includes('tid')) attributes.tid = String(key.tid);
+    if (aggregate_by.includes('uid')) attributes.uid = String(key.uid);
+    return attributes;
+  }
+
+  /** Syscalls the kernel could not record, as dropped items by reason. */
+  private countLosses(object: BpfObject, cpus: number): void {
+    const losses = object.drain('losses');
+    for (let i = 0; i < losses.count; i++) {
+      const lost = Number(sumPerCpuU64(losses.values, i * cpus * 8, cpus));
+      if (lost > 0) this.settings.telemetry.dropped('metrics', lost, LOSS_REASONS[losses.keys.readUInt32LE(i * 4)]);
+    }
+  }
+}
+
+function u32(value: number): Buffer {
+  const buffer = Buffer.alloc(4);
+  buffer.writeUInt32LE(value);
+  return buffer;
+}
