@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# CPU profiling overhead: the cpu receiver against `perf record -a -g` and a
-# bpftrace profile one-liner, all at the same frequency, all running at once
-# for the same window while every CPU spins. See bench/cpu/README.md.
+# CPU profiling overhead: the collector (cpu receiver → symbolizer → pprof
+# files, and parca_cpu_samples_total on its Prometheus endpoint) against
+# `perf record -a -g` and a bpftrace profile one-liner, all at the same
+# frequency, all running at once for the same window while every CPU spins.
+# See bench/cpu/README.md.
 #
 # usage: bash bench/cpu/run.sh            (as root; INTERVAL=20 FREQUENCY=97 SKIP_SETUP=1 to override)
 set -euo pipefail
@@ -69,10 +71,26 @@ done
 
 # Programs are told apart by name, and from other users' by appearing as each profiler starts.
 before=$(perf_event_progs sample)
-node dist/bench/cpu/receiver-host.js "$FREQUENCY" 10s >"$WORK/receiver.out" 2>"$WORK/receiver.err" &
+cat >"$WORK/pipeline.yaml" <<YAML
+receivers:
+  cpu: { frequency_hz: $FREQUENCY, collection_interval: 10s }
+processors:
+  symbolizer: {}
+connectors:
+  profilemetrics: {}
+exporters:
+  pprof: { directory: $WORK/profiles }
+  prometheus: { endpoint: "127.0.0.1:0" }
+service:
+  http: { endpoint: "127.0.0.1:0" }
+  pipelines:
+    profiles: { receivers: [cpu], processors: [symbolizer], exporters: [pprof, profilemetrics] }
+    metrics: { receivers: [profilemetrics], exporters: [prometheus] }
+YAML
+node dist/collector/cli.js run --config "$WORK/pipeline.yaml" >"$WORK/receiver.out" 2>"$WORK/receiver.err" &
 receiver=$!
 pids_to_stop+=("$receiver")
-await_line "$WORK/receiver.out" '^ready$' "$receiver" "$WORK/receiver.err"
+await_line "$WORK/receiver.err" '"collector running"' "$receiver"
 receiver_started=$(date +%s.%N)
 ours_progs=$(new_ids "$before" "$(perf_event_progs sample)")
 [[ -n $ours_progs ]] || { echo "the receiver's BPF program is not loaded" >&2; exit 1; }
@@ -109,18 +127,27 @@ wait "$receiver" || true
 receiver_seconds=$(awk "BEGIN { print $(date +%s.%N) - $receiver_started }")
 kill -INT "$bpftrace"
 wait "$bpftrace" || true
-summary=$(tail -n 1 "$WORK/receiver.out")
+# Samples and windows the collector wrote, read back from its pprof files.
+summary=$(python3 - "$WORK/profiles" <<'PY'
+import gzip, json, os, sys
+files = sorted(os.listdir(sys.argv[1]))
+print(json.dumps({"batches": len(files), "bytes": sum(os.path.getsize(os.path.join(sys.argv[1], f)) for f in files)}))
+PY
+)
+samples=$(for f in "$WORK"/profiles/*.pb.gz; do HOME=$WORK GOCACHE=$WORK/gocache go tool pprof -raw "$f" 2>/dev/null; done |
+  awk '/^Samples:/ { on = 1; getline; next } /^Locations/ { on = 0 } on && $1 ~ /^[0-9]+$/ { n += $1 } END { print n + 0 }')
 
-python3 - "$INTERVAL" "$CPUS" "$FREQUENCY" "$receiver_cpu" "$receiver_bpf" "$perf_cpu" "$bpftrace_cpu" "$bpftrace_bpf" "$receiver_rss_kb" "$summary" "$receiver_seconds" <<'EOF'
+python3 - "$INTERVAL" "$CPUS" "$FREQUENCY" "$receiver_cpu" "$receiver_bpf" "$perf_cpu" "$bpftrace_cpu" "$bpftrace_bpf" "$receiver_rss_kb" "$summary" "$receiver_seconds" "$samples" <<'EOF'
 import json, sys
 interval, cpus, frequency = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 receiver_cpu, receiver_bpf, perf_cpu, bpftrace_cpu, bpftrace_bpf = map(float, sys.argv[4:9])
 rss_mb = int(sys.argv[9]) / 1024
 summary = json.loads(sys.argv[10])
 receiver_seconds = float(sys.argv[11])
+summary["samples"] = int(sys.argv[12])
 available = interval * cpus
 rows = [
-    ("cpu receiver", receiver_cpu, receiver_bpf),
+    ("ebpf-collector", receiver_cpu, receiver_bpf),
     ("perf record -g", perf_cpu, None),
     ("bpftrace profile", bpftrace_cpu, bpftrace_bpf),
 ]
@@ -132,8 +159,8 @@ for name, process, bpf in rows:
     bpf_text = f"{bpf:8.3f}" if bpf is not None else f"{'n/a':>8}"
     print(f"{name:18} {process:10.3f} {bpf_text} {total:8.3f} {100 * total / available:7.3f}% {total / perf_total:7.2f}x")
 ours = receiver_cpu + receiver_bpf
-print(f"\ncpu receiver peak RSS (VmHWM): {rss_mb:.1f} MB")
-print(f"cpu receiver samples: {summary['samples']} in {summary['batches']} batches over its {receiver_seconds:.1f} s "
+print(f"\ncollector peak RSS (VmHWM): {rss_mb:.1f} MB")
+print(f"collector samples in its pprof files: {summary['samples']} in {summary['batches']} windows over its {receiver_seconds:.1f} s "
       f"(at most {frequency * receiver_seconds * cpus:.0f}: every CPU busy at {frequency} Hz)")
 checks = [
     ("total overhead <= 1% of the machine", ours <= 0.01 * available),
