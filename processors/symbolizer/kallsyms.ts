@@ -20,12 +20,17 @@ const CORE = '';
 const LAST_SYMBOL_SPAN = 0x10000;
 const TEXT_TYPES = new Set(['t', 'T', 'w', 'W']);
 
-interface Row {
-  address: bigint;
-  text: boolean;
-  name: string;
-  module: string;
+/** Parsed kallsyms, in the order of the file; addresses as 32-bit halves so that no BigInt is made per line. */
+interface ParsedTable {
+  high: Uint32Array;
+  low: Uint32Array;
+  text: Uint8Array;
+  names: string[];
+  modules: string[];
+  count: number;
 }
+
+const TWO_TO_32 = 4294967296;
 
 export class KernelSymbols {
   /**
@@ -42,52 +47,58 @@ export class KernelSymbols {
   /** End of the core kernel's text (_etext), as an offset. */
   private readonly coreEnd: number;
 
-  private constructor(rows: Row[]) {
-    this.floor = rows[0].address;
-    this.offsets = Float64Array.from(rows, (row) => Number(row.address - this.floor));
-    this.names = rows.map((row) => row.name);
-    this.modules = rows.map((row) => row.module);
-    this.text = Uint8Array.from(rows, (row) => (row.text ? 1 : 0));
-    rows.forEach((row, i) => {
-      if (row.module === CORE) return;
+  private constructor(floor: bigint, offsets: Float64Array, names: string[], modules: string[], text: Uint8Array) {
+    this.floor = floor;
+    this.offsets = offsets;
+    this.names = names;
+    this.modules = modules;
+    this.text = text;
+    const spans = new Map<string, { start: number; end: number }>();
+    for (let i = 0; i < offsets.length; i++) {
+      const module = modules[i];
+      if (module === CORE) continue;
       // A module spans from its first symbol to the symbol that follows its last.
-      const end = i + 1 < rows.length ? rows[i + 1].address : row.address + BigInt(LAST_SYMBOL_SPAN);
-      const range = this.ranges.get(row.module);
-      if (!range) this.ranges.set(row.module, { start: row.address, end });
-      else range.end = end;
-    });
-    const stext = rows.find((r) => r.name === '_stext')?.address ?? this.floor;
-    const etext = rows.find((r) => r.name === '_etext')?.address ?? rows[rows.length - 1].address;
-    this.ranges.set(CORE, { start: stext, end: etext });
-    this.coreEnd = Number(etext - this.floor);
+      const end = i + 1 < offsets.length ? offsets[i + 1] : offsets[i] + LAST_SYMBOL_SPAN;
+      const span = spans.get(module);
+      if (!span) spans.set(module, { start: offsets[i], end });
+      else span.end = end;
+    }
+    for (const [module, span] of spans) this.ranges.set(module, { start: floor + BigInt(span.start), end: floor + BigInt(span.end) });
+    const offsetOf = (name: string, fallback: number) => {
+      const i = names.indexOf(name);
+      return i < 0 ? fallback : offsets[i];
+    };
+    const stext = offsetOf('_stext', 0);
+    this.coreEnd = offsetOf('_etext', offsets[offsets.length - 1]);
+    this.ranges.set(CORE, { start: floor + BigInt(stext), end: floor + BigInt(this.coreEnd) });
   }
 
   /** Reads and indexes kallsyms; throws if it cannot be read or hides addresses (kptr_restrict). */
   static async load(path = '/proc/kallsyms'): Promise<KernelSymbols> {
-    const content = await readFile(path, 'utf8');
-    const rows: Row[] = [];
-    for (const line of content.split('\n')) {
-      // "ffffffff816d61a0 T ksys_read" or "ffffffffc0a01000 t fn\t[module]"
-      const firstSpace = line.indexOf(' ');
-      if (firstSpace <= 0 || line.length < firstSpace + 4) continue;
-      const address = BigInt(`0x${line.slice(0, firstSpace)}`);
-      if (address === 0n) continue;
-      const rest = line.slice(firstSpace + 3);
-      const tab = rest.indexOf('\t');
-      rows.push({
-        address,
-        text: TEXT_TYPES.has(line[firstSpace + 1]),
-        name: tab < 0 ? rest : rest.slice(0, tab),
-        module: tab < 0 ? CORE : rest.slice(tab + 1).trim().replace(/^\[(.*)\]$/, '$1'),
-      });
+    const table = parseKallsyms(await readFile(path, 'latin1'));
+    // The lowest text symbol: below it are only per-CPU and absolute data symbols.
+    let floorIndex = -1;
+    for (let i = 0; i < table.count; i++) {
+      if (!table.text[i]) continue;
+      if (floorIndex < 0 || table.high[i] < table.high[floorIndex] || (table.high[i] === table.high[floorIndex] && table.low[i] < table.low[floorIndex]))
+        floorIndex = i;
     }
-    let floor: bigint | undefined;
-    for (const row of rows) if (row.text && (floor === undefined || row.address < floor)) floor = row.address;
-    if (floor === undefined) throw new Error(`${path} lists no addresses (kernel.kptr_restrict hides them without CAP_SYSLOG)`);
-    // Below the lowest text symbol are only per-CPU and absolute data symbols.
-    const kept = rows.filter((row) => row.address >= floor!);
-    kept.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
-    return new KernelSymbols(kept);
+    if (floorIndex < 0) throw new Error(`${path} lists no addresses (kernel.kptr_restrict hides them without CAP_SYSLOG)`);
+    const floorHigh = table.high[floorIndex];
+    const floorLow = table.low[floorIndex];
+    const offsetAt = (i: number) => (table.high[i] - floorHigh) * TWO_TO_32 + (table.low[i] - floorLow);
+    const kept: number[] = [];
+    for (let i = 0; i < table.count; i++) if (offsetAt(i) >= 0) kept.push(i);
+    const keptOffsets = Float64Array.from(kept, offsetAt);
+    // kallsyms is sorted but for modules and BPF programs: sort row numbers by offset, stably.
+    const order = Uint32Array.from(kept.keys()).sort((a, b) => keptOffsets[a] - keptOffsets[b] || a - b);
+    return new KernelSymbols(
+      (BigInt(floorHigh) << 32n) | BigInt(floorLow),
+      Float64Array.from(order, (k) => keptOffsets[k]),
+      Array.from(order, (k) => table.names[kept[k]]),
+      Array.from(order, (k) => table.modules[kept[k]]),
+      Uint8Array.from(order, (k) => table.text[kept[k]]),
+    );
   }
 
   /** The text symbol that contains `address`, if any. */
@@ -143,4 +154,40 @@ export async function kallsymsVersion(): Promise<string> {
     // a kernel without loadable modules
   }
   return `${programs}|${modules}`;
+}
+
+/** "ffffffff816d61a0 T ksys_read" or "ffffffffc0a01000 t fn\t[module]"; rows at address 0 are skipped. */
+function parseKallsyms(content: string): ParsedTable {
+  const capacity = content.length / 20 + 1;
+  const table: ParsedTable = {
+    high: new Uint32Array(capacity),
+    low: new Uint32Array(capacity),
+    text: new Uint8Array(capacity),
+    names: [],
+    modules: [],
+    count: 0,
+  };
+  let lineStart = 0;
+  while (lineStart < content.length) {
+    let lineEnd = content.indexOf('\n', lineStart);
+    if (lineEnd < 0) lineEnd = content.length;
+    const space = content.indexOf(' ', lineStart);
+    if (space > lineStart && space + 3 < lineEnd) {
+      const digits = space - lineStart;
+      const high = digits > 8 ? parseInt(content.slice(lineStart, space - 8), 16) : 0;
+      const low = parseInt(content.slice(Math.max(lineStart, space - 8), space), 16);
+      if (high !== 0 || low !== 0) {
+        const rest = content.slice(space + 3, lineEnd);
+        const tab = rest.indexOf('\t');
+        const i = table.count++;
+        table.high[i] = high;
+        table.low[i] = low;
+        table.text[i] = TEXT_TYPES.has(content[space + 1]) ? 1 : 0;
+        table.names.push(tab < 0 ? rest : rest.slice(0, tab));
+        table.modules.push(tab < 0 ? CORE : rest.slice(tab + 1).trim().replace(/^\[(.*)\]$/, '$1'));
+      }
+    }
+    lineStart = lineEnd + 1;
+  }
+  return table;
 }
