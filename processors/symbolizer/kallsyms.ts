@@ -101,6 +101,12 @@ export class KernelSymbols {
     );
   }
 
+  /** True if `address` is in the core kernel's text, whose symbols never change after boot. */
+  inCoreText(address: bigint): boolean {
+    const range = this.ranges.get(CORE)!;
+    return address >= range.start && address < range.end;
+  }
+
   /** The text symbol that contains `address`, if any. */
   lookup(address: bigint): KernelSymbol | undefined {
     if (address < this.floor) return undefined;

@@ -105,9 +105,14 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
 
   private async symbolizeKernel(frames: PendingFrame[]): Promise<void> {
     if (frames.length === 0) return;
-    // Read before the table, so that a program loaded meanwhile makes the next batch read it again.
-    const version = await kallsymsVersion();
-    if (version !== this.kernelVersion) await this.reloadKernelSymbols(version);
+    // Core kernel text never changes, so only frames elsewhere (modules, BPF programs) can need a fresh table;
+    // reading kallsyms costs a quarter of a second, too much for every BPF program someone loads.
+    const current = this.kernel;
+    if (!current || frames.some(({ frame }) => !current.inCoreText(frame.address))) {
+      // Read before the table, so that a program loaded meanwhile makes the next batch read it again.
+      const version = await kallsymsVersion();
+      if (version !== this.kernelVersion) await this.reloadKernelSymbols(version);
+    }
     const kernel = this.kernel;
     if (!kernel) return;
     const mappings = new Map<string, Mapping>();
