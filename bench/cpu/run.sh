@@ -126,6 +126,8 @@ receiver_bpf=$(awk "BEGIN { print $(bpf_seconds $ours_progs) - $receiver_bpf0 }"
 bpftrace_cpu=$(awk "BEGIN { print $(cpu_seconds "$bpftrace") - $bpftrace_cpu0 }")
 bpftrace_bpf=$(awk "BEGIN { print $(bpf_seconds $bpftrace_progs) - $bpftrace_bpf0 }")
 receiver_rss_kb=$(awk '/^VmHWM:/ { print $2 }' "/proc/$receiver/status")
+# Resident memory now, split: anonymous (heap, native caches) and file-backed (mapped binaries, shared page cache).
+receiver_rss_split=$(awk '/^RssAnon:/ { a = $2 } /^RssFile:/ { f = $2 } END { printf "%.1f MB anonymous + %.1f MB file-backed", a / 1024, f / 1024 }' "/proc/$receiver/status")
 perf_cpu=$(awk '{ print $1 + $2 }' "$WORK/perf.time")
 
 kill -TERM "$receiver"
@@ -143,7 +145,7 @@ PY
 samples=$(for f in "$WORK"/profiles/*.pb.gz; do HOME=$WORK GOCACHE=$WORK/gocache go tool pprof -raw "$f" 2>/dev/null; done |
   awk '/^Samples:/ { on = 1; getline; next } /^Locations/ { on = 0 } on && $1 ~ /^[0-9]+$/ { n += $1 } END { print n + 0 }')
 
-python3 - "$INTERVAL" "$CPUS" "$FREQUENCY" "$receiver_cpu" "$receiver_bpf" "$perf_cpu" "$bpftrace_cpu" "$bpftrace_bpf" "$receiver_rss_kb" "$summary" "$receiver_seconds" "$samples" "$first_window_cpu" <<'EOF'
+python3 - "$INTERVAL" "$CPUS" "$FREQUENCY" "$receiver_cpu" "$receiver_bpf" "$perf_cpu" "$bpftrace_cpu" "$bpftrace_bpf" "$receiver_rss_kb" "$summary" "$receiver_seconds" "$samples" "$first_window_cpu" "$receiver_rss_split" <<'EOF'
 import json, sys
 interval, cpus, frequency = float(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 receiver_cpu, receiver_bpf, perf_cpu, bpftrace_cpu, bpftrace_bpf = map(float, sys.argv[4:9])
@@ -152,6 +154,7 @@ summary = json.loads(sys.argv[10])
 receiver_seconds = float(sys.argv[11])
 summary["samples"] = int(sys.argv[12])
 first_window_cpu = float(sys.argv[13])
+rss_split = sys.argv[14]
 available = interval * cpus
 rows = [
     ("ebpf-collector", receiver_cpu, receiver_bpf),
@@ -167,7 +170,7 @@ for name, process, bpf in rows:
     print(f"{name:18} {process:10.3f} {bpf_text} {total:8.3f} {100 * total / available:7.3f}% {total / perf_total:7.2f}x")
 ours = receiver_cpu + receiver_bpf
 print(f"\ncollector CPU until its first window was written (one-off: kallsyms, opening binaries): {first_window_cpu:.2f} s")
-print(f"collector peak RSS (VmHWM): {rss_mb:.1f} MB")
+print(f"collector peak RSS (VmHWM): {rss_mb:.1f} MB; resident at the end: {rss_split}")
 print(f"collector samples in its pprof files: {summary['samples']} in {summary['batches']} windows over its {receiver_seconds:.1f} s "
       f"(at most {frequency * receiver_seconds * cpus:.0f}: every CPU busy at {frequency} Hz)")
 checks = [
