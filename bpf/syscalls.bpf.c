@@ -7,7 +7,9 @@
  * back into the slot of the CPU it resumes on. So the common syscall costs a
  * clock read and an inlined array lookup on each side, no task storage or
  * global hash keyed by tid. Each exit adds to a per-CPU histogram (and error
- * count) that user space drains every interval. Nothing is sent per syscall.
+ * count) that user space drains every interval: the syscall's recent series
+ * (an inlined array lookup) when its labels match, else a per-CPU hash entry.
+ * Nothing is sent per syscall.
  *
  * Every helper call counts here (with return-stack mitigations each call
  * and return costs several ns, bpf_ktime_get_ns about 60), so fields are
@@ -78,6 +80,25 @@ struct {
 	__type(key, struct syscall_key);
 	__type(value, struct syscall_histogram);
 } histograms SEC(".maps");
+
+/*
+ * Two banks: exits add to the one receiver_settings names while user space
+ * switches it and drains the other, so no count is zeroed while it is added to.
+ * Each bank pins RECENT_SYSCALL_NR * 824 bytes (about 420 KB) per CPU.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RECENT_SYSCALL_NR);
+	__type(key, __u32);
+	__type(value, struct recent_series);
+} recent_series_0 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, RECENT_SYSCALL_NR);
+	__type(key, __u32);
+	__type(value, struct recent_series);
+} recent_series_1 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -259,6 +280,37 @@ static __always_inline struct syscall_histogram *histogram_of(const struct sysca
 	return bpf_map_lookup_elem(&histograms, key);
 }
 
+/* The histogram of `key` in this CPU's recent series, or 0 when another series holds its syscall's slot. */
+static __always_inline struct syscall_histogram *recent_histogram(__u32 bank, const struct syscall_key *key)
+{
+	struct recent_series *recent;
+	__u32 nr = key->nr;
+
+	if (nr >= RECENT_SYSCALL_NR)
+		return 0;
+	/*
+	 * A lookup is inlined only where its call site sees one map: the barrier
+	 * keeps clang from merging the two calls into one with a chosen map.
+	 */
+	if (bank) {
+		recent = bpf_map_lookup_elem(&recent_series_1, &nr);
+		barrier();
+	} else {
+		recent = bpf_map_lookup_elem(&recent_series_0, &nr);
+	}
+	if (!recent)
+		return 0;
+	if (!recent->used) {
+		recent->key = *key;
+		recent->used = 1;
+		return &recent->histogram;
+	}
+	if (recent->key.cgroup_id == key->cgroup_id && recent->key.pid == key->pid &&
+	    recent->key.tid == key->tid && recent->key.uid == key->uid)
+		return &recent->histogram;
+	return 0;
+}
+
 static __always_inline void count_error(const struct syscall_key *call, long ret)
 {
 	struct error_key key = { .call = *call, .error = -ret };
@@ -310,7 +362,9 @@ int BPF_PROG(syscall_exit, struct pt_regs *regs, long ret)
 			key.uid = (__u32)bpf_get_current_uid_gid();
 	}
 
-	histogram = histogram_of(&key);
+	histogram = recent_histogram(settings->bank, &key);
+	if (!histogram)
+		histogram = histogram_of(&key);
 	if (!histogram) {
 		count_loss(LOSS_HISTOGRAMS_FULL);
 		return 0;

@@ -25,6 +25,9 @@
 /* Cgroup levels looked at when matching the current cgroup and its ancestors against the filter. */
 #define MAX_CGROUP_DEPTH 16
 
+/* Syscall numbers with a recent series per CPU (x86-64 has about 470); higher ones always go to the hash. */
+#define RECENT_SYSCALL_NR 512
+
 /* Syscall numbers whose names the kernel's syscall trace events are searched for. */
 #define MAX_SYSCALL_NR 1024
 #define SYSCALL_NAME_LEN 64
@@ -35,6 +38,8 @@
 struct syscalls_config {
 	__u32 filters;   /* FILTER_* bits: every filter that is on must match */
 	__u32 aggregate; /* AGGREGATE_* bits: the fields of syscall_key that are filled in */
+	__u32 bank;      /* the recent_series map exits add to (0 or 1); user space drains the other */
+	__u32 padding;
 };
 
 enum syscalls_filter {
@@ -62,6 +67,17 @@ struct syscall_key {
 struct syscall_histogram {
 	__u64 slots[HISTOGRAM_SLOTS];
 	__u64 sum_ns;
+};
+
+/*
+ * recent_series_0/1 (per CPU, by syscall nr): the first series a syscall
+ * exits with on this CPU since the bank was drained, so that the common
+ * case adds to it without a hash lookup; other series go to `histograms`.
+ */
+struct recent_series {
+	struct syscall_key key;
+	__u64 used; /* 0: empty, key not set */
+	struct syscall_histogram histogram;
 };
 
 /* errors: failed calls of one series by errno */

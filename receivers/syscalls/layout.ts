@@ -16,8 +16,16 @@ export const SYSCALL_KEY_SIZE = 24;
 /** struct error_key: a syscall_key, then errno u32 and padding. */
 export const ERROR_KEY_SIZE = SYSCALL_KEY_SIZE + 8;
 
-/** struct syscalls_config: filters u32, aggregate u32. */
-export const SETTINGS_SIZE = 8;
+/** struct recent_series: a syscall_key, used u64, then a struct syscall_histogram. */
+export const RECENT_USED_OFFSET = SYSCALL_KEY_SIZE;
+export const RECENT_HISTOGRAM_OFFSET = SYSCALL_KEY_SIZE + 8;
+export const RECENT_SERIES_SIZE = RECENT_HISTOGRAM_OFFSET + HISTOGRAM_VALUE_SIZE;
+export const RECENT_SYSCALL_NR = 512;
+/** The two banks of recent series, by syscalls_config.bank. */
+export const RECENT_SERIES_MAPS = ['recent_series_0', 'recent_series_1'] as const;
+
+/** struct syscalls_config: filters u32, aggregate u32, bank u32, padding. */
+export const SETTINGS_SIZE = 16;
 export const FILTER = { pids: 1, comms: 2, cgroups: 4 } as const;
 export const AGGREGATE = { cgroup: 1, pid: 2, tid: 4, uid: 8 } as const;
 
@@ -56,6 +64,10 @@ export function checkLayout(object: BpfObject): void {
   };
   expect('histograms', SYSCALL_KEY_SIZE, HISTOGRAM_VALUE_SIZE);
   expect('errors', ERROR_KEY_SIZE, 8);
+  for (const map of RECENT_SERIES_MAPS) {
+    expect(map, 4, RECENT_SERIES_SIZE);
+    if (object.mapInfo(map).maxEntries !== RECENT_SYSCALL_NR) throw new Error(`map "${map}" does not have ${RECENT_SYSCALL_NR} entries: rebuild with \`make -C bpf\``);
+  }
   expect('receiver_settings', 4, SETTINGS_SIZE);
   expect('names_request', 4, NAMES_REQUEST_SIZE);
   expect('syscall_names', 4, SYSCALL_NAME_LEN);

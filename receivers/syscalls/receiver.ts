@@ -22,6 +22,10 @@ import {
   FILTER,
   HISTOGRAM_VALUE_SIZE,
   LOSS_REASONS,
+  RECENT_HISTOGRAM_OFFSET,
+  RECENT_SERIES_MAPS,
+  RECENT_SERIES_SIZE,
+  RECENT_USED_OFFSET,
   readSyscallKey,
   SETTINGS_SIZE,
   SYSCALL_KEY_SIZE,
@@ -29,8 +33,16 @@ import {
 } from './layout.js';
 import { syscallName, syscallNames, type SyscallNames } from './syscall-names.js';
 
+/**
+ * How long after switching banks the drained one may still be added to: an
+ * exit that read the old bank finishes within microseconds (preemption is off).
+ */
+const BANK_SWITCH_WAIT_MS = 5;
+
 export class SyscallsReceiver extends PollingBpfReceiver {
   private names: SyscallNames = new Map();
+  /** The recent_series bank exits add to. */
+  private bank = 0;
   private readonly cgroupPaths = new CgroupPaths();
 
   constructor(settings: CreateSettings, private readonly config: SyscallsConfig, private readonly next: Consumer<'metrics'>) {
@@ -49,7 +61,7 @@ export class SyscallsReceiver extends PollingBpfReceiver {
 
   /** Filters and aggregation go into the kernel's maps before anything is attached. */
   private writeSettings(object: BpfObject): void {
-    const { pids, comms, cgroups, aggregate_by } = this.config;
+    const { pids, comms, cgroups } = this.config;
     const present = Buffer.from([1]);
     for (const pid of pids) object.update('filter_pids', u32(pid), present);
     for (const comm of comms) {
@@ -62,27 +74,52 @@ export class SyscallsReceiver extends PollingBpfReceiver {
       key.writeBigUInt64LE(cgroupId(path));
       object.update('filter_cgroups', key, present);
     }
+    this.writeConfig(object);
+  }
+
+  /** struct syscalls_config, with the current bank. */
+  private writeConfig(object: BpfObject): void {
+    const { pids, comms, cgroups, aggregate_by } = this.config;
     const settings = Buffer.alloc(SETTINGS_SIZE);
     settings.writeUInt32LE((pids.length ? FILTER.pids : 0) | (comms.length ? FILTER.comms : 0) | (cgroups.length ? FILTER.cgroups : 0), 0);
     settings.writeUInt32LE(aggregate_by.reduce((bits, label) => bits | AGGREGATE[label], 0), 4);
+    settings.writeUInt32LE(this.bank, 8);
     object.update('receiver_settings', u32(0), settings);
+  }
+
+  /** Points exits at the other bank and, once those still in flight are done, drains the one they used. */
+  private async drainRecentSeries(object: BpfObject) {
+    const drained = this.bank;
+    this.bank ^= 1;
+    this.writeConfig(object);
+    await new Promise((resolve) => setTimeout(resolve, BANK_SWITCH_WAIT_MS));
+    return object.drain(RECENT_SERIES_MAPS[drained]);
   }
 
   protected override async collect(object: BpfObject, startTimeMs: number, endTimeMs: number): Promise<void> {
     const { telemetry } = this.settings;
     const cpus = numPossibleCpus();
+    const recent = await this.drainRecentSeries(object);
     const histograms = object.drain('histograms');
     const errors = object.drain('errors');
     telemetry.mapFill('histograms', histograms.count, object.mapInfo('histograms').maxEntries);
     telemetry.mapFill('errors', errors.count, object.mapInfo('errors').maxEntries);
     this.countLosses(object, cpus);
 
+    // Each CPU's recent series of a syscall has its own key: the used ones, by their offset in `recent.values`.
+    const recentOffsets: number[] = [];
+    for (let offset = 0; offset < recent.values.length; offset += RECENT_SERIES_SIZE)
+      if (recent.values.readBigUInt64LE(offset + RECENT_USED_OFFSET) !== 0n) recentOffsets.push(offset);
+
     const cgroupIds: bigint[] = [];
+    for (const offset of recentOffsets) cgroupIds.push(recent.values.readBigUInt64LE(offset));
     for (let i = 0; i < histograms.count; i++) cgroupIds.push(histograms.keys.readBigUInt64LE(i * SYSCALL_KEY_SIZE));
     for (let i = 0; i < errors.count; i++) cgroupIds.push(errors.keys.readBigUInt64LE(i * ERROR_KEY_SIZE));
     const cgroupPaths = this.cgroupPaths.resolve(cgroupIds);
 
     const durations = new HistogramSeries();
+    for (const offset of recentOffsets)
+      durations.add(this.labels(readSyscallKey(recent.values, offset), cgroupPaths), recent.values, offset + RECENT_HISTOGRAM_OFFSET, 1);
     for (let i = 0; i < histograms.count; i++) {
       const key = readSyscallKey(histograms.keys, i * SYSCALL_KEY_SIZE);
       durations.add(this.labels(key, cgroupPaths), histograms.values, i * cpus * HISTOGRAM_VALUE_SIZE, cpus);
