@@ -8,22 +8,11 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { projectPath } from '../../collector/paths.js';
+import { CONTRACT_RECORDING_RULES } from '../../test/support/metrics-contract.js';
 
 const RULES_DIR = projectPath('deploy/prometheus/rules');
 const TESTS_DIR = projectPath('deploy/prometheus/tests');
 
-const RECORDING_RULES = [
-  'cpu:hot_functions:rate5m',
-  'memory:allocation_hotspots:rate5m',
-  'syscall:latency:p50',
-  'syscall:latency:p95',
-  'syscall:latency:p99',
-  'syscall:error_rate',
-  'network:connection_latency:p95',
-  'dns:query_latency:p99',
-  'tls:handshake_latency:p95',
-  'io:latency:p99',
-];
 const ALERT_SEVERITIES: Record<string, string> = {
   HighCPUConsumption: 'warning',
   MemoryAllocationSpike: 'warning',
@@ -74,7 +63,7 @@ test('promtool test rules passes every unit test', () => {
 test('the recording rules and alerts are the metrics contract\'s', () => {
   assert.deepEqual(
     rules.filter((r) => r.record).map((r) => r.record),
-    RECORDING_RULES,
+    CONTRACT_RECORDING_RULES,
   );
   const alerts = rules.filter((r) => r.alert);
   assert.deepEqual(Object.fromEntries(alerts.map((a) => [a.alert, a.labels?.severity])), ALERT_SEVERITIES);
@@ -92,7 +81,7 @@ test('every recording rule and alert has a unit test', () => {
       }).tests,
   );
   const exprs = tests.flatMap((t) => t.promql_expr_test ?? []).map((t) => t.expr);
-  for (const name of RECORDING_RULES) assert.ok(exprs.some((e) => e.includes(name)), `no promql_expr_test for ${name}`);
+  for (const name of CONTRACT_RECORDING_RULES) assert.ok(exprs.some((e) => e.includes(name)), `no promql_expr_test for ${name}`);
   const alertTests = tests.flatMap((t) => t.alert_rule_test ?? []);
   for (const name of Object.keys(ALERT_SEVERITIES)) {
     const mine = alertTests.filter((t) => t.alertname === name);

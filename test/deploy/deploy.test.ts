@@ -17,6 +17,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { projectPath } from '../../collector/paths.js';
 import { percentileGaugeName } from '../../processors/window/percentile-names.js';
+import { CONTRACT_RECORDING_RULES } from '../support/metrics-contract.js';
 
 // The names users query, from the metrics contract (/work/shared/spec/metrics-contract.md).
 const CONTRACT_METRICS = [
@@ -40,18 +41,6 @@ const CONTRACT_HISTOGRAMS = [
   'ebpf_dns_query_duration_seconds',
   'ebpf_tls_handshake_duration_seconds',
   'ebpf_io_duration_seconds',
-];
-const CONTRACT_RECORDING_RULES = [
-  'cpu:hot_functions:rate5m',
-  'memory:allocation_hotspots:rate5m',
-  'syscall:latency:p50',
-  'syscall:latency:p95',
-  'syscall:latency:p99',
-  'syscall:error_rate',
-  'network:connection_latency:p95',
-  'dns:query_latency:p99',
-  'tls:handshake_latency:p95',
-  'io:latency:p99',
 ];
 const CONTRACT_NAMES = new Set([
   ...CONTRACT_METRICS,
