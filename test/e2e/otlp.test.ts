@@ -22,7 +22,7 @@ import {
 } from '../../exporters/otlpcommon/testing/otlp-sinks.js';
 import { goToolPprof, parseRaw } from '../../exporters/pprof/go-tool-pprof.js';
 import { compileWorkload, removeWorkloads, startWorkload } from '../../receivers/cpu/workloads.js';
-import { eventually, RunningCollector } from '../support/collector.js';
+import { eventually, freePort, RunningCollector, sampleValue, scrape } from '../support/collector.js';
 
 after(removeWorkloads);
 
@@ -131,5 +131,56 @@ service:
   } finally {
     assert.equal(await collector.stop(), 0, collector.stderr);
     await sink.close();
+  }
+});
+
+test('with the sink down for a minute the queue stays within its bound, drops are counted, and delivery resumes', async () => {
+  const sinkPort = await freePort();
+  const metricsPort = await freePort();
+  const maxBytes = 100_000;
+  const collector = await RunningCollector.start(`
+receivers:
+  cpu: { frequency_hz: 97, collection_interval: 1s }
+  process: { collection_interval: 1s }
+processors:
+  symbolizer: {}
+exporters:
+  otlphttp:
+    endpoint: "http://127.0.0.1:${sinkPort}"
+    sending_queue: { queue_size: 100000, max_bytes: ${maxBytes} }
+    retry_on_failure: { initial_interval: 1s, max_interval: 5s, max_elapsed_time: 10m }
+  prometheus: { endpoint: "127.0.0.1:${metricsPort}" }
+service:
+  http: { endpoint: 127.0.0.1:HTTP_PORT }
+  pipelines:
+    profiles: { receivers: [cpu], processors: [symbolizer], exporters: [otlphttp] }
+    metrics: { receivers: [process], exporters: [prometheus] }
+`);
+  let sink: OtlpHttpSink | undefined;
+  try {
+    const queueBytes = async () =>
+      sampleValue(await scrape(metricsPort), 'ebpf_collector_exporter_queue_bytes', { component: 'otlphttp', signal: 'profiles' });
+    let peak = 0;
+    const outageEnds = Date.now() + 60_000;
+    while (Date.now() < outageEnds) {
+      peak = Math.max(peak, await queueBytes());
+      assert.ok(peak <= maxBytes, `the queue holds ${peak} bytes, over its ${maxBytes} bound`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    assert.ok(peak > 0, 'profiles queued up while the sink was down');
+    const dropped = sampleValue(await scrape(metricsPort), 'ebpf_collector_dropped_items_total', {
+      component: 'otlphttp',
+      signal: 'profiles',
+      reason: 'sending_queue_full',
+    });
+    assert.ok(dropped > 0, `a minute of whole-system profiles overflows a 100 kB queue, and the overflow is counted (peak ${peak} bytes): ${(await scrape(metricsPort)).split('\n').filter((l) => l.includes('otlphttp')).join('\n')}`);
+
+    sink = await OtlpHttpSink.start(sinkPort);
+    const arrived = sink;
+    await eventually('delivery to resume', 30_000, async () => (arrived.accepted('profiles').length > 0 ? true : undefined));
+    await eventually('the queue to drain', 30_000, async () => ((await queueBytes()) < maxBytes / 2 ? true : undefined));
+  } finally {
+    assert.equal(await collector.stop(), 0, collector.stderr);
+    await sink?.close();
   }
 });
