@@ -18,6 +18,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "cpu.h"
+#include "cgroup_filter.h"
 
 /* errno values (include/uapi/asm-generic/errno-base.h); vmlinux.h has no macros. */
 #define ENOMEM 12
@@ -96,20 +97,6 @@ static __always_inline __u32 stack_loss_reason(long err)
 	default:
 		return LOSS_STACK_ERROR;
 	}
-}
-
-/* The sample or one of its ancestors is in a filtered cgroup, so that a slice's filter covers its services. */
-static __always_inline bool cgroup_selected(void)
-{
-	for (int level = 0; level < MAX_CGROUP_DEPTH; level++) {
-		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
-
-		if (id == 0)
-			return false; /* deeper than the current cgroup */
-		if (bpf_map_lookup_elem(&filter_cgroups, &id))
-			return true;
-	}
-	return false;
 }
 
 static __always_inline bool comm_selected(const struct control *settings, const char *comm)
@@ -207,7 +194,7 @@ int sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	if (settings->filter_pids && !bpf_map_lookup_elem(&filter_pids, &pid))
 		return 0;
-	if (settings->filter_cgroups && !cgroup_selected())
+	if (settings->filter_cgroups && !cgroup_selected(&filter_cgroups))
 		return 0;
 
 	task = (struct task_struct *)bpf_get_current_task();

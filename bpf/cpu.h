@@ -14,8 +14,6 @@
 #define MAX_SAMPLE_KEYS 16384
 #define MAX_FILTER_PIDS 1024
 #define MAX_FILTER_CGROUPS 256
-/* Cgroup levels looked at when matching a sample's cgroup and its ancestors against the filter. */
-#define MAX_CGROUP_DEPTH 16
 
 /* A stack id for "this sample has no such stack": user mode has no kernel stack, a kernel thread no user stack. */
 #define NO_STACK -1

@@ -21,6 +21,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "syscalls.h"
+#include "cgroup_filter.h"
 
 /* The largest errno; a return value in [-MAX_ERRNO, -1] is a failure (include/linux/err.h). */
 #define MAX_ERRNO 4095
@@ -145,20 +146,6 @@ static __always_inline void count_loss(__u32 reason)
 		(*n)++;
 }
 
-/* The current cgroup or one of its ancestors is in the filter, so that a slice covers its services. */
-static __always_inline bool cgroup_selected(void)
-{
-	for (int level = 0; level < MAX_CGROUP_DEPTH; level++) {
-		__u64 id = bpf_get_current_ancestor_cgroup_id(level);
-
-		if (id == 0)
-			return false; /* deeper than the current cgroup */
-		if (bpf_map_lookup_elem(&filter_cgroups, &id))
-			return true;
-	}
-	return false;
-}
-
 static __always_inline bool selected(__u32 filters)
 {
 	if (filters & FILTER_PIDS) {
@@ -174,7 +161,7 @@ static __always_inline bool selected(__u32 filters)
 		if (!bpf_map_lookup_elem(&filter_comms, comm))
 			return false;
 	}
-	if ((filters & FILTER_CGROUPS) && !cgroup_selected())
+	if ((filters & FILTER_CGROUPS) && !cgroup_selected(&filter_cgroups))
 		return false;
 	return true;
 }

@@ -22,8 +22,6 @@
 #define MAX_FILTER_PIDS 1024
 #define MAX_FILTER_COMMS 256
 #define MAX_FILTER_CGROUPS 256
-/* Cgroup levels looked at when matching the current cgroup and its ancestors against the filter. */
-#define MAX_CGROUP_DEPTH 16
 
 /* Syscall numbers with a recent series per CPU (x86-64 has about 470); higher ones always go to the hash. */
 #define RECENT_SYSCALL_NR 512
