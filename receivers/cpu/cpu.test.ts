@@ -113,11 +113,14 @@ test('leaf frames land in the hot functions in their 6:3:1 proportion, kernel fr
 
   assert.ok(sink.batches.length >= 2, 'several intervals were read');
   assert.ok(sink.batches.every((b) => b.periodNs === 1e9 / 499 && b.endTimeMs >= b.startTimeMs));
-  const samples = sink.samples(workload.pid);
-  assert.ok(samples.every((s) => s.comm === 'hotspots'));
+  const all = sink.samples(workload.pid);
+  assert.ok(all.every((s) => s.comm === 'hotspots'));
+  // A sample taken while the process exits, after its memory is released, rightly has kernel frames only.
+  const samples = all.filter((s) => s.frames.some((f) => f.kind === 'user'));
+  const kernelOnly = all.length - samples.length;
+  assert.ok(kernelOnly <= Math.max(1, 0.01 * all.length), `${kernelOnly} of ${all.length} samples of a user process have no user frames`);
   for (const sample of samples) {
     const firstUser = sample.frames.findIndex((f) => f.kind === 'user');
-    assert.ok(firstUser >= 0, 'every sample of a user process has user frames');
     assert.ok(sample.frames.slice(firstUser).every((f) => f.kind === 'user'), 'kernel frames come before user frames');
     assert.ok(sample.frames.every((f) => f.mapping === undefined && f.functionName === undefined), 'left for the symbolizer');
   }
