@@ -6,7 +6,7 @@ import type { Consumer, CreateSettings } from '../../collector/component.js';
 import type { ProfileBatch, ProfileSample } from '../../collector/data/profiles.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
 import { testHost, testSettings } from '../../test/support/components.js';
-import { cgroup2Mount } from './cgroups.js';
+import { cgroup2Mount } from '../../collector/cgroups.js';
 import type { CpuConfig } from './config.js';
 import { cpuReceiverFactory } from './factory.js';
 import { compileWorkload, copyAs, functionRanges, kernelTextRange, removeWorkloads, startWorkload, type Workload } from './workloads.js';
@@ -209,7 +209,7 @@ test('the comm filter matches a name exactly, or a prefix ending in "*"', async 
 
 test('the cgroups filter keeps the processes in a cgroup and its descendants', async () => {
   const parent = `/ebpf-cpu-test-${process.pid}`;
-  const child = join(cgroup2Mount(), parent, 'inner');
+  const child = join(cgroup2Mount()!, parent, 'inner');
   mkdirSync(child, { recursive: true });
   const inside = startWorkload(hotspots, ['2']);
   const outside = startWorkload(hotspots, ['2']);
@@ -222,7 +222,7 @@ test('the cgroups filter keeps the processes in a cgroup and its descendants', a
   } finally {
     await Promise.allSettled([inside.finished, outside.finished]);
     rmdirSync(child);
-    rmdirSync(join(cgroup2Mount(), parent));
+    rmdirSync(join(cgroup2Mount()!, parent));
   }
 });
 

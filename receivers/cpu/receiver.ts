@@ -10,7 +10,7 @@ import type { Frame, ProfileSample } from '../../collector/data/profiles.js';
 import { bpfObjectPath } from '../../collector/paths.js';
 import { BpfObject, numPossibleCpus } from '../../native/index.js';
 import { PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
-import { cgroupId } from './cgroups.js';
+import { cgroupId } from '../../collector/cgroups.js';
 import type { CpuConfig } from './config.js';
 import {
   BUFFER_STOPPED,

@@ -10,7 +10,7 @@ import { bpfObjectPath } from '../../collector/paths.js';
 import { parseCgroupPath } from '../../collector/processes.js';
 import { BpfObject, numPossibleCpus } from '../../native/index.js';
 import { PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
-import { CgroupPaths, cgroupId } from './cgroups.js';
+import { CgroupPaths, cgroupId } from '../../collector/cgroups.js';
 import type { SyscallsConfig } from './config.js';
 import { errnoName } from './errno-names.js';
 import { HistogramSeries } from './histogram.js';

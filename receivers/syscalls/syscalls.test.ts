@@ -6,7 +6,7 @@ import { before, test } from 'node:test';
 import type { Attributes, HistogramPoint } from '../../collector/data/metrics.js';
 import { projectPath } from '../../collector/paths.js';
 import { MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
-import { cgroup2Mount } from './cgroups.js';
+import { cgroup2Mount } from '../../collector/cgroups.js';
 import { syscallsReceiverFactory } from './factory.js';
 
 before(() => {

@@ -1,6 +1,7 @@
 /**
- * Cgroup v2 paths and the ids that bpf_get_current_cgroup_id() returns: a
- * cgroup's id is the inode number of its directory in the cgroup2 file system.
+ * Cgroup v2 paths and the ids that bpf_get_current_cgroup_id() returns, for
+ * the receivers' cgroup filters and pod labels: a cgroup's id is the inode
+ * number of its directory in the cgroup2 file system.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
