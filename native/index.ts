@@ -4,10 +4,9 @@
 // Failures surface as plain Errors whose message names the operation and
 // ends with "; libbpf: <log>" when libbpf explained itself; errors from
 // syscalls also carry the positive errno value as `errno`.
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { projectPath } from '../collector/paths.js';
 
 export interface MapInfo {
   name: string;
@@ -119,27 +118,8 @@ interface NativeAddon {
   bpfProgramIds(): Uint32Array;
 }
 
-const PACKAGE_NAME = 'ebpf-collector';
-
-// Works from native/index.ts and from its compiled form in dist/native/.
-function findProjectRoot(start: string): string {
-  for (let dir = start; ; dir = dirname(dir)) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest)) {
-      const { name } = JSON.parse(readFileSync(manifest, 'utf8')) as { name?: unknown };
-      if (name === PACKAGE_NAME) return dir;
-    }
-    if (dirname(dir) === dir) {
-      throw new Error(`cannot locate the ${PACKAGE_NAME} project root above ${start}`);
-    }
-  }
-}
-
 function loadAddon(): NativeAddon {
-  const addonPath = join(
-    findProjectRoot(dirname(fileURLToPath(import.meta.url))),
-    'native', 'build', 'Release', 'ebpf_native.node',
-  );
+  const addonPath = projectPath('native', 'build', 'Release', 'ebpf_native.node');
   if (!existsSync(addonPath)) {
     throw new Error(`the ebpf_native addon is not built (${addonPath} is missing); run \`bash scripts/setup.sh\``);
   }
