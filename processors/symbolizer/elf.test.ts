@@ -5,10 +5,10 @@ import { copyFileSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { unsymbolizedName, type ProfileBatch } from '../../collector/data/profiles.js';
-import { testHost, testSettings } from '../../test/support/components.js';
+import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
 import { symbolizerProcessorFactory } from './factory.js';
 import {
-  absoluteAddress, addr2line, buildIdOf, compile, fileOffsetOf, fixtureBatch, mappedFile, ProfilesSink, run, startProgram,
+  absoluteAddress, addr2line, buildIdOf, compile, fileOffsetOf, fixtureBatch, mappedFile, run, startProgram,
   symbolAddress, temporaryDir, testdata,
 } from './test-programs.js';
 

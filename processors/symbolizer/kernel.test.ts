@@ -5,9 +5,9 @@ import { test } from 'node:test';
 import type { ProfileBatch } from '../../collector/data/profiles.js';
 import { projectPath } from '../../collector/paths.js';
 import { BpfObject } from '../../native/index.js';
-import { testHost, testSettings } from '../../test/support/components.js';
+import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
 import { symbolizerProcessorFactory } from './factory.js';
-import { fixtureBatch, ProfilesSink } from './test-programs.js';
+import { fixtureBatch } from './test-programs.js';
 
 function kallsymsAddress(name: string, module?: string): bigint {
   const line = readFileSync('/proc/kallsyms', 'utf8')

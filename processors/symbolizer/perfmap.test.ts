@@ -4,9 +4,9 @@ import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProfileBatch } from '../../collector/data/profiles.js';
-import { testHost, testSettings } from '../../test/support/components.js';
+import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
 import { symbolizerProcessorFactory } from './factory.js';
-import { fixtureBatch, ProfilesSink, startProgram, testdata } from './test-programs.js';
+import { fixtureBatch, startProgram, testdata } from './test-programs.js';
 
 function createProcessor(config: Record<string, unknown> = {}) {
   const sink = new ProfilesSink();

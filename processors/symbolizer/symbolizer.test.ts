@@ -6,10 +6,10 @@ import { after, before, test } from 'node:test';
 import type { Attributes } from '@opentelemetry/api';
 import { SelfTelemetry } from '../../collector/telemetry.js';
 import { ElfSymbolizer } from '../../native/index.js';
-import { testHost, testSettings } from '../../test/support/components.js';
+import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
 import { symbolizerProcessorFactory } from './factory.js';
 import {
-  absoluteAddress, compile, fileOffsetOf, fixtureBatch, ProfilesSink, startProgram, symbolAddress, temporaryDir, testdata,
+  absoluteAddress, compile, fileOffsetOf, fixtureBatch, startProgram, symbolAddress, temporaryDir, testdata,
 } from './test-programs.js';
 
 const dir = temporaryDir();

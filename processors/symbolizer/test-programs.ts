@@ -8,7 +8,6 @@ import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Consumer } from '../../collector/component.js';
 import type { Frame, ProfileBatch } from '../../collector/data/profiles.js';
 import { projectPath } from '../../collector/paths.js';
 
@@ -121,11 +120,4 @@ export function fixtureBatch(samples: { pid: number; comm?: string; frames: Pick
     periodNs: 10_000_000,
     samples: samples.map(({ pid, comm, frames }) => ({ pid, comm: comm ?? 'fixture', frames: frames.map((f) => ({ ...f })), count: 1 })),
   };
-}
-
-export class ProfilesSink implements Consumer<'profiles'> {
-  readonly batches: ProfileBatch[] = [];
-  async consume(batch: ProfileBatch): Promise<void> {
-    this.batches.push(batch);
-  }
 }

@@ -2,34 +2,14 @@ import assert from 'node:assert/strict';
 import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import type { Consumer, CreateSettings } from '../../collector/component.js';
-import type { ProfileBatch, ProfileSample } from '../../collector/data/profiles.js';
+import type { CreateSettings } from '../../collector/component.js';
+import type { ProfileSample } from '../../collector/data/profiles.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
-import { testHost, testSettings } from '../../test/support/components.js';
+import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
 import { cgroup2Mount } from '../../collector/cgroups.js';
 import type { CpuConfig } from './config.js';
 import { cpuReceiverFactory } from './factory.js';
 import { compileWorkload, copyAs, functionRanges, kernelTextRange, removeWorkloads, startWorkload, type Workload } from './workloads.js';
-
-/** A consumer that keeps every profile batch it is handed. */
-class ProfilesSink implements Consumer<'profiles'> {
-  readonly batches: ProfileBatch[] = [];
-  async consume(batch: ProfileBatch): Promise<void> {
-    this.batches.push(batch);
-  }
-
-  samples(pid?: number): ProfileSample[] {
-    return this.batches.flatMap((b) => b.samples).filter((s) => pid === undefined || s.pid === pid);
-  }
-
-  count(pid?: number): number {
-    return this.samples(pid).reduce((sum, s) => sum + s.count, 0);
-  }
-
-  pids(): Set<number> {
-    return new Set(this.samples().map((s) => s.pid));
-  }
-}
 
 function config(overrides: Record<string, unknown> = {}): CpuConfig {
   return cpuReceiverFactory.configSchema.parse({ collection_interval: '500ms', ...overrides });

@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import type { Component, ComponentKind, Consumer, CreateSettings, Host } from '../../collector/component.js';
 import { parseComponentId } from '../../collector/config/load.js';
 import type { MetricBatch } from '../../collector/data/metrics.js';
+import type { ProfileBatch, ProfileSample } from '../../collector/data/profiles.js';
 import { ProcessTable } from '../../collector/processes.js';
 import { StatusRegistry } from '../../collector/status.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
@@ -38,6 +39,26 @@ export class MetricsSink implements Consumer<'metrics'> {
           for (const point of metric.points)
             if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) sum += point.value;
     return sum;
+  }
+}
+
+/** A consumer that keeps every profile batch it is handed. */
+export class ProfilesSink implements Consumer<'profiles'> {
+  readonly batches: ProfileBatch[] = [];
+  async consume(batch: ProfileBatch): Promise<void> {
+    this.batches.push(batch);
+  }
+
+  samples(pid?: number): ProfileSample[] {
+    return this.batches.flatMap((b) => b.samples).filter((s) => pid === undefined || s.pid === pid);
+  }
+
+  count(pid?: number): number {
+    return this.samples(pid).reduce((sum, s) => sum + s.count, 0);
+  }
+
+  pids(): Set<number> {
+    return new Set(this.samples().map((s) => s.pid));
   }
 }
 
