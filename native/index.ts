@@ -109,9 +109,35 @@ declare class NativeElfSymbolizer {
   close(): void;
 }
 
+/** One batch's answer: `symbol` indexes `names` and `range` indexes ranges(), both parallel to the addresses; -1 when unknown. */
+export interface KernelLookupResult {
+  symbol: Int32Array;
+  range: Int32Array;
+  names: string[];
+}
+
+export interface KernelRange {
+  /** The module, e.g. `nf_tables` or `bpf` (JIT-compiled programs); "" for the core kernel. */
+  module: string;
+  start: bigint;
+  end: bigint;
+}
+
+// Type of the native class; the value is bound to the addon's export below.
+declare class NativeKernelSymbols {
+  constructor();
+  /** Parses a kallsyms file on a worker thread and replaces the table; rejects if it cannot be read or hides addresses. */
+  read(path: string): Promise<void>;
+  /** The text symbol holding each address: no neighbour's name past the kernel text or the last symbol. */
+  lookup(addresses: BigUint64Array): KernelLookupResult;
+  /** The core kernel's text (_stext to _etext) first, then each module's span. */
+  ranges(): KernelRange[];
+}
+
 interface NativeAddon {
   BpfObject: typeof NativeBpfObject;
   ElfSymbolizer: typeof NativeElfSymbolizer;
+  KernelSymbols: typeof NativeKernelSymbols;
   numPossibleCpus(): number;
   onlineCpus(): number[];
   libbpfVersion(): string;
@@ -134,6 +160,10 @@ export const BpfObject: typeof NativeBpfObject = addon.BpfObject;
 /** Names addresses in ELF files with elfutils (libdwfl), caching per binary by build id. */
 export type ElfSymbolizer = NativeElfSymbolizer;
 export const ElfSymbolizer: typeof NativeElfSymbolizer = addon.ElfSymbolizer;
+
+/** Kernel symbols from kallsyms, held natively in a compact sorted table. */
+export type NativeKernelSymbolTable = NativeKernelSymbols;
+export const NativeKernelSymbolTable: typeof NativeKernelSymbols = addon.KernelSymbols;
 
 /** libbpf_num_possible_cpus(): the number of slots in a per-CPU map value. */
 export function numPossibleCpus(): number {

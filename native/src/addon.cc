@@ -8,6 +8,7 @@
 #include "cpus.h"
 #include "diagnostics.h"
 #include "elf_symbolizer.h"
+#include "kernel_symbols.h"
 #include "prog_ids.h"
 
 namespace ebpf {
@@ -50,6 +51,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   ebpf::InstallLibbpfLogCapture();
   exports.Set("BpfObject", ebpf::BpfObject::Define(env));
   exports.Set("ElfSymbolizer", ebpf::ElfSymbolizer::Define(env));
+  exports.Set("KernelSymbols", ebpf::KernelSymbols::Define(env));
   exports.Set("numPossibleCpus", Napi::Function::New<ebpf::NumPossibleCpus>(env, "numPossibleCpus"));
   exports.Set("onlineCpus", Napi::Function::New<ebpf::OnlineCpuList>(env, "onlineCpus"));
   exports.Set("libbpfVersion", Napi::Function::New<ebpf::LibbpfVersion>(env, "libbpfVersion"));

@@ -1,12 +1,15 @@
 /** Kernel frames: real kernel addresses from /proc/kallsyms, including a JIT-compiled BPF program's. */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ProfileBatch } from '../../collector/data/profiles.js';
 import { projectPath } from '../../collector/paths.js';
 import { BpfObject } from '../../native/index.js';
 import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
 import { symbolizerProcessorFactory } from './factory.js';
+import { KernelSymbols } from './kallsyms.js';
 import { fixtureBatch } from './test-programs.js';
 
 function kallsymsAddress(name: string, module?: string): bigint {
@@ -77,4 +80,47 @@ test('a BPF program loaded after the table was read is named from its kallsyms e
     object.close();
     await processor.shutdown();
   }
+});
+
+test('kallsyms fixture: module spans, the last symbol\'s bound, data symbols and unsorted module rows', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'kallsyms-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const fixture = join(dir, 'kallsyms.fixture');
+  writeFileSync(
+    fixture,
+    [
+      '0000000000000000 A fixed_percpu_data',
+      'ffffffff81000000 T _stext',
+      'ffffffff81000100 T first_fn',
+      'ffffffff81000200 t second_fn',
+      'ffffffff81000300 D some_data',
+      'ffffffff81001000 T _etext',
+      'ffffffffc0002000 t mod_b_fn\t[mod_b]',
+      'ffffffffc0001000 t mod_a_fn\t[mod_a]',
+      'ffffffffc0001800 t mod_a_other\t[mod_a]',
+      'ffffffffc0003000 t bpf_prog_1234_handler\t[bpf]',
+      '',
+    ].join('\n'),
+  );
+  const table = await KernelSymbols.load(fixture);
+  const [first, second, inData, pastText, modA, modAOther, modB, bpf, pastLast, low] = table.lookup(
+    new BigUint64Array([0xffffffff81000150n, 0xffffffff810002ffn, 0xffffffff81000300n, 0xffffffff81000f00n, 0xffffffffc0001004n, 0xffffffffc0001900n, 0xffffffffc0002010n, 0xffffffffc0003100n, 0xffffffffc0013000n, 0x1000n]),
+  );
+  assert.deepEqual(first, { name: 'first_fn', rangeStart: 0xffffffff81000000n, rangeEnd: 0xffffffff81001000n });
+  assert.equal(second?.name, 'second_fn');
+  assert.equal(inData, undefined, 'a data symbol names no frame');
+  assert.equal(pastText, undefined, 'an address after a data symbol is not given a function\'s name');
+  assert.deepEqual(modA, { name: 'mod_a_fn', module: 'mod_a', rangeStart: 0xffffffffc0001000n, rangeEnd: 0xffffffffc0002000n });
+  assert.equal(modAOther?.name, 'mod_a_other');
+  assert.deepEqual(modB, { name: 'mod_b_fn', module: 'mod_b', rangeStart: 0xffffffffc0002000n, rangeEnd: 0xffffffffc0003000n });
+  assert.deepEqual(bpf, { name: 'bpf_prog_1234_handler', module: 'bpf', rangeStart: 0xffffffffc0003000n, rangeEnd: 0xffffffffc0013000n });
+  assert.equal(pastLast, undefined, 'the last symbol covers 64 KiB, not the rest of the address space');
+  assert.equal(low, undefined);
+  assert.equal(table.inCoreText(0xffffffff81000150n), true);
+  assert.equal(table.inCoreText(0xffffffffc0001004n), false);
+
+  const hidden = join(dir, 'kallsyms.hidden.fixture');
+  writeFileSync(hidden, '0000000000000000 T _stext\n0000000000000000 T first_fn\n');
+  await assert.rejects(KernelSymbols.load(hidden), /lists no addresses \(kernel\.kptr_restrict/);
+  await assert.rejects(KernelSymbols.load(join(dir, 'missing')), /cannot read .*missing: No such file/);
 });

@@ -106,7 +106,7 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
   private async symbolizeKernel(frames: PendingFrame[]): Promise<void> {
     if (frames.length === 0) return;
     // Core kernel text never changes, so only frames elsewhere (modules, BPF programs) can need a fresh table;
-    // reading kallsyms costs a quarter of a second, too much for every BPF program someone loads.
+    // reading kallsyms costs the kernel ~50 ms, too much for every BPF program someone loads.
     const current = this.kernel;
     if (!current || frames.some(({ frame }) => !current.inCoreText(frame.address))) {
       // Read before the table, so that a program loaded meanwhile makes the next batch read it again.
@@ -116,9 +116,11 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
     const kernel = this.kernel;
     if (!kernel) return;
     const mappings = new Map<string, Mapping>();
-    for (const { frame, isReturnAddress } of frames) {
-      const symbol = kernel.lookup(isReturnAddress ? frame.address - 1n : frame.address);
+    const symbols = kernel.lookup(BigUint64Array.from(frames, ({ frame, isReturnAddress }) => (isReturnAddress ? frame.address - 1n : frame.address)));
+    for (let i = 0; i < frames.length; i++) {
+      const symbol = symbols[i];
       if (!symbol) continue;
+      const { frame } = frames[i];
       frame.functionName = symbol.name;
       const path = symbol.module ? `[${symbol.module}]` : '[kernel.kallsyms]';
       frame.mapping = getOrCreate(mappings, path, () => ({ path, start: symbol.rangeStart, end: symbol.rangeEnd, fileOffset: 0n }));
