@@ -43,7 +43,7 @@ std::string SourcePath(Dwfl_Line* line, const char* file) {
 }  // namespace
 
 ElfBinary::ElfBinary(const std::string& path, const Dwfl_Callbacks* callbacks)
-    : dwfl_(dwfl_begin(callbacks)) {
+    : dwfl_(dwfl_begin(callbacks)), path_(path) {
   if (!dwfl_) throw std::runtime_error("dwfl_begin: " + DwflError());
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) throw std::runtime_error(std::string("cannot open: ") + std::strerror(errno));
@@ -107,9 +107,9 @@ SymbolInfo ElfBinary::Lookup(uint64_t address) {
 // symbol that covers the address names it: a stripped binary gets no name
 // rather than its nearest exported neighbour's.
 std::string ElfBinary::FunctionFromSymbols(uint64_t address) {
-  if (!symbols_) symbols_.emplace(module_);
-  const char* name = symbols_->Find(address);
-  return name ? Demangle(name) : std::string();
+  if (!symbols_) symbols_.emplace(module_, path_);
+  std::string name = symbols_->Find(address);
+  return name.empty() ? name : Demangle(name);
 }
 
 // The subprogram DIE around the address, for code the symbol tables miss.

@@ -50,6 +50,7 @@ class ElfBinary {
   std::string FunctionFromDwarf(uint64_t address) const;
 
   std::unique_ptr<Dwfl, DwflCloser> dwfl_;
+  std::string path_;
   Dwfl_Module* module_ = nullptr;
   std::string buildId_;
   std::vector<Segment> segments_;
