@@ -49,6 +49,7 @@ WORKDIR /opt/ebpf-collector
 COPY --from=build /opt/ebpf-collector/package.json ./
 COPY --from=build /opt/ebpf-collector/node_modules/ node_modules/
 COPY --from=build /opt/ebpf-collector/dist/ dist/
+COPY bin/ bin/
 COPY --from=build /opt/ebpf-collector/build/bpf/ build/bpf/
 COPY --from=build /opt/ebpf-collector/native/build/Release/ebpf_native.node native/build/Release/
 # The OTLP exporters load their protobuf schema at run time.
@@ -57,6 +58,6 @@ COPY pipeline.sidecar.yaml /etc/ebpf-collector/pipeline.yaml
 
 # Root, for the capabilities the container is given (cap_add only reaches uid 0's
 # effective set); docker-compose.yml and the DaemonSet drop every other one.
-ENTRYPOINT ["node", "dist/collector/cli.js"]
+ENTRYPOINT ["bin/ebpf-collector"]
 CMD ["run", "--config", "/etc/ebpf-collector/pipeline.yaml"]
 EXPOSE 9464 7071

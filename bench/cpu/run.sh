@@ -87,7 +87,7 @@ service:
     profiles: { receivers: [cpu], processors: [symbolizer], exporters: [pprof, profilemetrics] }
     metrics: { receivers: [profilemetrics], exporters: [prometheus] }
 YAML
-node dist/collector/cli.js run --config "$WORK/pipeline.yaml" >"$WORK/receiver.out" 2>"$WORK/receiver.err" &
+bin/ebpf-collector run --config "$WORK/pipeline.yaml" >"$WORK/receiver.out" 2>"$WORK/receiver.err" &
 receiver=$!
 pids_to_stop+=("$receiver")
 await_line "$WORK/receiver.err" '"collector running"' "$receiver"

@@ -1,5 +1,7 @@
 #include "elf_symbolizer.h"
 
+#include <malloc.h>
+
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -58,6 +60,9 @@ class SymbolizeWorker : public Napi::AsyncWorker {
     for (const Request& request : requests_) {
       results_.push_back(cache_->Symbolize(request.path, request.fileOffsets));
     }
+    // elfutils frees what a batch decoded (DWARF units, decompressed sections), but
+    // glibc keeps freed memory in the thread's arena: give it back between windows.
+    malloc_trim(0);
   }
 
   void OnOK() override {

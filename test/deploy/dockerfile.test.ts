@@ -207,8 +207,10 @@ describe('Dockerfile', () => {
       if (/\bnode-gyp\b/.test(run.args)) assert.ok(inContext('native/binding.gyp'));
       if (/\bnpm ci\b/.test(run.args)) assert.ok(inContext('package-lock.json'));
     }
-    const [command, script] = execForm(finalStage, 'ENTRYPOINT');
-    assert.equal(command, 'node');
+    const [launcher] = execForm(finalStage, 'ENTRYPOINT');
+    assert.ok(inContext(launcher), `the ENTRYPOINT ${launcher} is not in the build context`);
+    const script = /\bdist\/\S+\.js\b/.exec(readFileSync(projectPath(launcher), 'utf8'))?.[0];
+    assert.ok(script, `${launcher} runs no dist/*.js`);
     const source = script.replace(/^dist\//, '').replace(/\.js$/, '.ts');
     assert.ok(inContext(source), `${script} is compiled from ${source}, which is not in the build context`);
   });
@@ -333,7 +335,7 @@ describe('Dockerfile, built here step by step', () => {
   });
 
   test('the collector runs from the runtime stage\'s files alone and counts the execs it sees', async () => {
-    const [, script] = execForm(finalStage, 'ENTRYPOINT');
+    const [launcher] = execForm(finalStage, 'ENTRYPOINT');
     const metricsPort = await freePort();
     const statusPort = await freePort();
     const config = join(scratch, 'process-pipeline.yaml');
@@ -354,7 +356,7 @@ service:
       exporters: [prometheus]
 `,
     );
-    const child = spawn(process.execPath, [script, 'run', '--config', config], { cwd: at(runtimeRoot, runtimeWorkdir), stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(at(runtimeRoot, posix.resolve(runtimeWorkdir, launcher)), ['run', '--config', config], { cwd: at(runtimeRoot, runtimeWorkdir), stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (chunk) => (stderr += chunk));
     const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));

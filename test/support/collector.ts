@@ -49,7 +49,8 @@ export class RunningCollector {
     const dir = mkdtempSync(join(tmpdir(), 'ebpf-collector-test-'));
     const configPath = join(dir, 'pipeline.yaml');
     writeFileSync(configPath, yaml.replaceAll('HTTP_PORT', String(statusPort)));
-    const child = spawn(process.execPath, [projectPath('dist/collector/cli.js'), 'run', '--config', configPath], {
+    // Through the launcher, with the memory settings users get.
+    const child = spawn(projectPath('bin/ebpf-collector'), ['run', '--config', configPath], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const collector = new RunningCollector(child, `http://127.0.0.1:${statusPort}`);
