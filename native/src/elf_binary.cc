@@ -42,7 +42,8 @@ std::string SourcePath(Dwfl_Line* line, const char* file) {
 
 }  // namespace
 
-ElfBinary::ElfBinary(const std::string& path, const Dwfl_Callbacks* callbacks)
+ElfBinary::ElfBinary(const std::string& path, const Dwfl_Callbacks* callbacks,
+                     const std::vector<std::string>* debugDirs)
     : dwfl_(dwfl_begin(callbacks)), path_(path) {
   if (!dwfl_) throw std::runtime_error("dwfl_begin: " + DwflError());
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -56,6 +57,9 @@ ElfBinary::ElfBinary(const std::string& path, const Dwfl_Callbacks* callbacks)
     throw std::runtime_error(DwflError());
   }
   dwfl_report_end(dwfl_.get(), nullptr, nullptr);
+  void** userdata = nullptr;
+  dwfl_module_info(module_, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
+  *userdata = const_cast<std::vector<std::string>*>(debugDirs);
 
   GElf_Addr bias = 0;
   Elf* elf = dwfl_module_getelf(module_, &bias);

@@ -23,9 +23,11 @@ struct SymbolInfo {
 
 class ElfBinary {
  public:
-  // Opens `path` with the given callbacks (which carry the debuginfo path and
-  // must outlive the binary). Throws std::runtime_error with the reason.
-  ElfBinary(const std::string& path, const Dwfl_Callbacks* callbacks);
+  // Opens `path` with the given callbacks (which carry the debuginfo path)
+  // and debug directories (the module's userdata, for its find_debuginfo);
+  // both must outlive the binary. Throws std::runtime_error with the reason.
+  ElfBinary(const std::string& path, const Dwfl_Callbacks* callbacks,
+            const std::vector<std::string>* debugDirs);
 
   // Lower-case hex of the GNU build id note; empty if the file has none.
   const std::string& buildId() const { return buildId_; }

@@ -1,10 +1,15 @@
 #include "symbol_cache.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
 
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
+#include <regex>
 #include <stdexcept>
 
 namespace ebpf {
@@ -20,23 +25,79 @@ std::string FileIdentity(const struct stat& status) {
          std::to_string(status.st_mtim.tv_nsec);
 }
 
-// dwfl's path syntax: "" is the binary's own directory, ".debug" a subdirectory of it.
+// dwfl's path syntax, used by dwfl_build_id_find_debuginfo: "" is the
+// binary's own directory, ".debug" a subdirectory of it.
 std::string DebuginfoPath(const std::vector<std::string>& debugDirs) {
   std::string path = ":.debug";
   for (const std::string& dir : debugDirs) path += ":" + dir;
   return path;
 }
 
+// CRC-32 of the whole file, as .gnu_debuglink records it; nullopt if unreadable.
+std::optional<uint32_t> FileCrc(int fd) {
+  std::vector<unsigned char> buffer(1 << 16);
+  uLong crc = crc32(0, nullptr, 0);
+  off_t offset = 0;
+  for (;;) {
+    ssize_t got = pread(fd, buffer.data(), buffer.size(), offset);
+    if (got < 0) return std::nullopt;
+    if (got == 0) return uint32_t(crc);
+    crc = crc32(crc, buffer.data(), uInt(got));
+    offset += got;
+  }
+}
+
+// dwfl_standard_find_debuginfo ends by asking debuginfod servers: that
+// dlopens libdebuginfod and libcurl (5 MB resident) even with no server
+// configured, and would put network fetches in the symbolization path. The
+// collector reads local files only, where the standard finder looks first: by
+// build id under each debuginfo_path entry, then by .gnu_debuglink in the
+// binary's directory, its .debug subdirectory and each debug directory (with
+// the binary's host path appended), checked by CRC. The module's userdata
+// holds the debug directories (see ElfBinary).
+int FindLocalDebuginfo(Dwfl_Module* module, void** userdata, const char* moduleName, Dwarf_Addr base,
+                       const char* fileName, const char* debuglinkFile, GElf_Word debuglinkCrc,
+                       char** debuginfoFileName) {
+  int fd = dwfl_build_id_find_debuginfo(module, userdata, moduleName, base, fileName, debuglinkFile,
+                                        debuglinkCrc, debuginfoFileName);
+  if (fd >= 0 || debuglinkFile == nullptr || fileName == nullptr || *userdata == nullptr) return fd;
+  std::string binary(fileName);
+  std::string directory = binary.substr(0, binary.rfind('/') + 1);
+  std::vector<std::string> candidates = {directory + debuglinkFile, directory + ".debug/" + debuglinkFile};
+  // Debug directories mirror the host's tree: /proc/PID/root/usr/bin/x → DIR/usr/bin/x.debug.
+  std::smatch procRoot;
+  std::string hostDirectory = std::regex_search(directory, procRoot, std::regex("^/proc/[0-9]+/root(?=/)"))
+                                  ? directory.substr(size_t(procRoot.length(0)))
+                                  : directory;
+  if (!hostDirectory.empty() && hostDirectory[0] == '/') {
+    for (const std::string& dir : *static_cast<const std::vector<std::string>*>(*userdata)) {
+      candidates.push_back(dir + hostDirectory + debuglinkFile);
+    }
+  }
+  for (const std::string& candidate : candidates) {
+    if (candidate == binary) continue;
+    int candidateFd = open(candidate.c_str(), O_RDONLY | O_CLOEXEC);
+    if (candidateFd < 0) continue;
+    if (FileCrc(candidateFd) == debuglinkCrc) {
+      *debuginfoFileName = strdup(candidate.c_str());
+      return candidateFd;
+    }
+    close(candidateFd);
+  }
+  return -1;
+}
+
 }  // namespace
 
 SymbolCache::SymbolCache(SymbolCacheOptions options)
-    : debuginfoPath_(DebuginfoPath(options.debugDirs)),
+    : debugDirs_(options.debugDirs),
+      debuginfoPath_(DebuginfoPath(options.debugDirs)),
       debuginfoPathPointer_(debuginfoPath_.data()),
       callbacks_{},
       entries_(options.maxBinaries),
       symbols_(options.maxSymbols) {
   callbacks_.find_elf = dwfl_build_id_find_elf;
-  callbacks_.find_debuginfo = dwfl_standard_find_debuginfo;
+  callbacks_.find_debuginfo = FindLocalDebuginfo;
   callbacks_.section_address = dwfl_offline_section_address;
   callbacks_.debuginfo_path = &debuginfoPathPointer_;
 }
@@ -61,7 +122,7 @@ SymbolCache::Entry* SymbolCache::Resolve(const std::string& path, std::string* e
 
   Entry entry{nextSerial_++, nullptr, {}, {}};
   try {
-    entry.binary = std::make_shared<ElfBinary>(path, &callbacks_);
+    entry.binary = std::make_shared<ElfBinary>(path, &callbacks_, &debugDirs_);
   } catch (const std::exception& failure) {
     entry.error = failure.what();
   }

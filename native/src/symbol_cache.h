@@ -76,6 +76,7 @@ class SymbolCache {
   Entry* Resolve(const std::string& path, std::string* error);
   Entry* Remember(const std::string& entryKey, const std::string& fileKey, Entry entry);
 
+  std::vector<std::string> debugDirs_;
   std::string debuginfoPath_;
   char* debuginfoPathPointer_;
   Dwfl_Callbacks callbacks_;

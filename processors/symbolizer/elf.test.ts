@@ -135,6 +135,39 @@ test('a stripped binary whose debug file is found by build id under a configured
   assert.equal(frame.mapping?.buildId, buildId);
 });
 
+test('a .gnu_debuglink found under a debug_dirs entry that mirrors the binary\'s host path, checked by CRC', async () => {
+  const binaryDir = join(dir.path, 'mirrored');
+  mkdirSync(binaryDir);
+  const linked = join(binaryDir, 'workload');
+  const debugDir = join(dir.path, 'debug-tree');
+  const debugFile = join(debugDir, binaryDir, 'workload.debug');
+  mkdirSync(join(debugDir, binaryDir), { recursive: true });
+  // Without a build id, only the debuglink can find the debug file.
+  execFileSync('objcopy', ['--remove-section=.note.gnu.build-id', workload, join(dir.path, 'workload-no-build-id')]);
+  execFileSync('objcopy', ['--only-keep-debug', join(dir.path, 'workload-no-build-id'), debugFile]);
+  execFileSync('strip', ['-s', join(dir.path, 'workload-no-build-id'), '-o', linked]);
+  execFileSync('objcopy', [`--add-gnu-debuglink=${debugFile}`, linked]);
+
+  const frame = await leafFrameOf(linked, { debug_dirs: [debugDir] });
+  assert.equal(frame.functionName, 'symbolizer_leaf');
+  assert.equal(frame.line, definitionLine(testdata('workload.c'), /^int symbolizer_leaf/));
+
+  // A debug file that changed since the link was made is not used.
+  execFileSync('objcopy', ['--add-section', `.comment.extra=${debugFile}`, debugFile, `${debugFile}.changed`]);
+  copyFileSync(`${debugFile}.changed`, debugFile);
+  const stale = await leafFrameOf(linked, { debug_dirs: [debugDir] });
+  assert.equal(stale.functionName, undefined);
+});
+
+test('no debuginfod client is loaded: debug files are only read locally', async () => {
+  // libLLVM-style case: a binary with neither build-id debug file nor debuglink match.
+  const stripped = join(dir.path, 'workload-without-debug');
+  execFileSync('strip', ['-s', workload, '-o', stripped]);
+  const frame = await leafFrameOf(stripped);
+  assert.equal(frame.functionName, undefined);
+  assert.doesNotMatch(readFileSync('/proc/self/maps', 'utf8'), /libdebuginfod|libcurl/);
+});
+
 test('C++ methods are demangled', async () => {
   const binary = compile(testdata('klass.cc'), join(dir.path, 'klass'));
   const program = await startProgram(binary, [], binary);
