@@ -76,6 +76,13 @@ export interface ElfSymbolizerOptions {
   maxSymbols: number;
   /** Absolute directories searched for separate debug files, by build id (.build-id/xx/rest.debug) and by .gnu_debuglink. */
   debugDirs: string[];
+  /**
+   * Where debug files with compressed DWARF are kept uncompressed (created when needed), so that
+   * elfutils maps them instead of inflating every section into memory.
+   */
+  debugCacheDir: string;
+  /** The copies' total size bound; the least recently used go first. */
+  debugCacheMaxBytes: number;
 }
 
 export interface SymbolizeRequest {

@@ -21,6 +21,16 @@ std::string DwflError() {
   return message ? message : "unknown libdwfl error";
 }
 
+// Line tables may name files relative to the compilation directory.
+std::string SourcePath(Dwfl_Line* line, const char* file) {
+  if (file[0] == '/') return file;
+  const char* directory = dwfl_line_comp_dir(line);
+  if (directory == nullptr || directory[0] == '\0') return file;
+  return std::string(directory) + "/" + file;
+}
+
+}  // namespace
+
 std::string Hex(const unsigned char* bytes, size_t length) {
   static const char kDigits[] = "0123456789abcdef";
   std::string hex;
@@ -32,18 +42,8 @@ std::string Hex(const unsigned char* bytes, size_t length) {
   return hex;
 }
 
-// Line tables may name files relative to the compilation directory.
-std::string SourcePath(Dwfl_Line* line, const char* file) {
-  if (file[0] == '/') return file;
-  const char* directory = dwfl_line_comp_dir(line);
-  if (directory == nullptr || directory[0] == '\0') return file;
-  return std::string(directory) + "/" + file;
-}
-
-}  // namespace
-
 ElfBinary::ElfBinary(const std::string& path, const Dwfl_Callbacks* callbacks,
-                     const std::vector<std::string>* debugDirs)
+                     const DebugSearch* debugSearch)
     : dwfl_(dwfl_begin(callbacks)), path_(path) {
   if (!dwfl_) throw std::runtime_error("dwfl_begin: " + DwflError());
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -59,7 +59,7 @@ ElfBinary::ElfBinary(const std::string& path, const Dwfl_Callbacks* callbacks,
   dwfl_report_end(dwfl_.get(), nullptr, nullptr);
   void** userdata = nullptr;
   dwfl_module_info(module_, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
-  *userdata = const_cast<std::vector<std::string>*>(debugDirs);
+  *userdata = const_cast<DebugSearch*>(debugSearch);
 
   GElf_Addr bias = 0;
   Elf* elf = dwfl_module_getelf(module_, &bias);

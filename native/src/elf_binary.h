@@ -11,9 +11,19 @@
 #include <string>
 #include <vector>
 
+#include "debug_file_cache.h"
 #include "symbol_index.h"
 
 namespace ebpf {
+
+// Where a module's separate debug file is looked for (its dwfl userdata).
+struct DebugSearch {
+  std::vector<std::string> dirs;
+  DebugFileCache cache;
+};
+
+// Lower-case hex of a build id.
+std::string Hex(const unsigned char* bytes, size_t length);
 
 struct SymbolInfo {
   std::string function;  // demangled; empty when unknown
@@ -24,10 +34,9 @@ struct SymbolInfo {
 class ElfBinary {
  public:
   // Opens `path` with the given callbacks (which carry the debuginfo path)
-  // and debug directories (the module's userdata, for its find_debuginfo);
-  // both must outlive the binary. Throws std::runtime_error with the reason.
-  ElfBinary(const std::string& path, const Dwfl_Callbacks* callbacks,
-            const std::vector<std::string>* debugDirs);
+  // and debug search (the module's userdata, for its find_debuginfo); both
+  // must outlive the binary. Throws std::runtime_error with the reason.
+  ElfBinary(const std::string& path, const Dwfl_Callbacks* callbacks, const DebugSearch* debugSearch);
 
   // Lower-case hex of the GNU build id note; empty if the file has none.
   const std::string& buildId() const { return buildId_; }

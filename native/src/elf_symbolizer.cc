@@ -145,6 +145,12 @@ ElfSymbolizer::ElfSymbolizer(const Napi::CallbackInfo& info)
     }
     cacheOptions.debugDirs.push_back(std::move(dir));
   }
+  cacheOptions.debugCacheDir = RequireString(env, options.Get("debugCacheDir"), "debugCacheDir");
+  if (cacheOptions.debugCacheDir.size() < 2 || cacheOptions.debugCacheDir[0] != '/') {
+    throw Napi::TypeError::New(env, "debugCacheDir must be an absolute path");
+  }
+  cacheOptions.debugCacheMaxBytes = uint64_t(RequireInteger(
+      env, options.Get("debugCacheMaxBytes"), "debugCacheMaxBytes", 0, int64_t(1) << 50));
   cache_ = std::make_shared<SymbolCache>(std::move(cacheOptions));
 }
 

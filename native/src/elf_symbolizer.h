@@ -14,7 +14,7 @@ class ElfSymbolizer : public Napi::ObjectWrap<ElfSymbolizer> {
  public:
   static Napi::Function Define(Napi::Env env);
 
-  // new ElfSymbolizer({ maxBinaries, maxSymbols, debugDirs })
+  // new ElfSymbolizer({ maxBinaries, maxSymbols, debugDirs, debugCacheDir, debugCacheMaxBytes })
   explicit ElfSymbolizer(const Napi::CallbackInfo& info);
 
  private:

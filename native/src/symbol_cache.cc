@@ -47,21 +47,24 @@ std::optional<uint32_t> FileCrc(int fd) {
   }
 }
 
-// dwfl_standard_find_debuginfo ends by asking debuginfod servers: that
-// dlopens libdebuginfod and libcurl (5 MB resident) even with no server
-// configured, and would put network fetches in the symbolization path. The
-// collector reads local files only, where the standard finder looks first: by
-// build id under each debuginfo_path entry, then by .gnu_debuglink in the
-// binary's directory, its .debug subdirectory and each debug directory (with
-// the binary's host path appended), checked by CRC. The module's userdata
-// holds the debug directories (see ElfBinary).
-int FindLocalDebuginfo(Dwfl_Module* module, void** userdata, const char* moduleName, Dwarf_Addr base,
-                       const char* fileName, const char* debuglinkFile, GElf_Word debuglinkCrc,
-                       char** debuginfoFileName) {
-  int fd = dwfl_build_id_find_debuginfo(module, userdata, moduleName, base, fileName, debuglinkFile,
-                                        debuglinkCrc, debuginfoFileName);
-  if (fd >= 0 || debuglinkFile == nullptr || fileName == nullptr || *userdata == nullptr) return fd;
-  std::string binary(fileName);
+// The debug file of a module whose build id is `hex`, under a debug directory.
+int OpenByBuildId(const std::string& hex, const std::vector<std::string>& dirs, std::string* path) {
+  if (hex.size() < 3) return -1;
+  for (const std::string& dir : dirs) {
+    std::string candidate = dir + "/.build-id/" + hex.substr(0, 2) + "/" + hex.substr(2) + ".debug";
+    int fd = open(candidate.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      *path = candidate;
+      return fd;
+    }
+  }
+  return -1;
+}
+
+// The file .gnu_debuglink names, beside the binary, in its .debug/ or under a
+// debug directory at the binary's host path; it must match the link's CRC.
+int OpenByDebuglink(const std::string& binary, const char* debuglinkFile, uint32_t crc,
+                    const std::vector<std::string>& dirs, std::string* path) {
   std::string directory = binary.substr(0, binary.rfind('/') + 1);
   std::vector<std::string> candidates = {directory + debuglinkFile, directory + ".debug/" + debuglinkFile};
   // Debug directories mirror the host's tree: /proc/PID/root/usr/bin/x → DIR/usr/bin/x.debug.
@@ -70,27 +73,57 @@ int FindLocalDebuginfo(Dwfl_Module* module, void** userdata, const char* moduleN
                                   ? directory.substr(size_t(procRoot.length(0)))
                                   : directory;
   if (!hostDirectory.empty() && hostDirectory[0] == '/') {
-    for (const std::string& dir : *static_cast<const std::vector<std::string>*>(*userdata)) {
-      candidates.push_back(dir + hostDirectory + debuglinkFile);
-    }
+    for (const std::string& dir : dirs) candidates.push_back(dir + hostDirectory + debuglinkFile);
   }
   for (const std::string& candidate : candidates) {
     if (candidate == binary) continue;
-    int candidateFd = open(candidate.c_str(), O_RDONLY | O_CLOEXEC);
-    if (candidateFd < 0) continue;
-    if (FileCrc(candidateFd) == debuglinkCrc) {
-      *debuginfoFileName = strdup(candidate.c_str());
-      return candidateFd;
+    int fd = open(candidate.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    if (FileCrc(fd) == crc) {
+      *path = candidate;
+      return fd;
     }
-    close(candidateFd);
+    close(fd);
   }
   return -1;
+}
+
+// dwfl_standard_find_debuginfo ends by asking debuginfod servers: that
+// dlopens libdebuginfod and libcurl (5 MB resident) even with no server
+// configured, and would put network fetches in the symbolization path; and
+// for a file found by build id it opens the Elf itself, so compressed
+// sections could not be swapped for the cache's copy. The collector reads
+// local files only, where the standard finder looks first: by build id under
+// each debug directory, then by .gnu_debuglink. The module's userdata is its
+// DebugSearch (see ElfBinary).
+int FindLocalDebuginfo(Dwfl_Module* module, void** userdata, const char* moduleName, Dwarf_Addr base,
+                       const char* fileName, const char* debuglinkFile, GElf_Word debuglinkCrc,
+                       char** debuginfoFileName) {
+  // libdw's request for a dwz alternate file (.gnu_debugaltlink) comes with no CRC; elfutils finds those by build id.
+  if (debuglinkCrc == 0 && debuglinkFile != nullptr) {
+    return dwfl_build_id_find_debuginfo(module, userdata, moduleName, base, fileName, debuglinkFile, debuglinkCrc,
+                                        debuginfoFileName);
+  }
+  const auto* search = static_cast<const DebugSearch*>(*userdata);
+  if (search == nullptr) return -1;
+  std::string path;
+  const unsigned char* bits = nullptr;
+  GElf_Addr noteAddress = 0;
+  int length = dwfl_module_build_id(module, &bits, &noteAddress);
+  int fd = length > 0 ? OpenByBuildId(Hex(bits, size_t(length)), search->dirs, &path) : -1;
+  if (fd < 0 && debuglinkFile != nullptr && fileName != nullptr) {
+    fd = OpenByDebuglink(fileName, debuglinkFile, debuglinkCrc, search->dirs, &path);
+  }
+  if (fd < 0) return -1;
+  fd = search->cache.Substitute(fd, &path);
+  *debuginfoFileName = strdup(path.c_str());
+  return fd;
 }
 
 }  // namespace
 
 SymbolCache::SymbolCache(SymbolCacheOptions options)
-    : debugDirs_(options.debugDirs),
+    : debugSearch_{options.debugDirs, DebugFileCache(options.debugCacheDir, options.debugCacheMaxBytes)},
       debuginfoPath_(DebuginfoPath(options.debugDirs)),
       debuginfoPathPointer_(debuginfoPath_.data()),
       callbacks_{},
@@ -122,7 +155,7 @@ SymbolCache::Entry* SymbolCache::Resolve(const std::string& path, std::string* e
 
   Entry entry{nextSerial_++, nullptr, {}, {}};
   try {
-    entry.binary = std::make_shared<ElfBinary>(path, &callbacks_, &debugDirs_);
+    entry.binary = std::make_shared<ElfBinary>(path, &callbacks_, &debugSearch_);
   } catch (const std::exception& failure) {
     entry.error = failure.what();
   }

@@ -23,6 +23,9 @@ struct SymbolCacheOptions {
   size_t maxSymbols;
   // Absolute directories searched for debug files by build id and by .gnu_debuglink.
   std::vector<std::string> debugDirs;
+  // Uncompressed copies of debug files with compressed DWARF (see DebugFileCache).
+  std::string debugCacheDir;
+  uint64_t debugCacheMaxBytes;
 };
 
 // What one binary's lookups produced: build id or error, and one SymbolInfo per offset.
@@ -76,7 +79,7 @@ class SymbolCache {
   Entry* Resolve(const std::string& path, std::string* error);
   Entry* Remember(const std::string& entryKey, const std::string& fileKey, Entry entry);
 
-  std::vector<std::string> debugDirs_;
+  DebugSearch debugSearch_;
   std::string debuginfoPath_;
   char* debuginfoPathPointer_;
   Dwfl_Callbacks callbacks_;

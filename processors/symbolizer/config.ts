@@ -14,6 +14,13 @@ export const symbolizerConfigSchema = z
     perf_maps: z.boolean().default(true),
     /** Where separate debug files are found: <dir>/.build-id/xx/rest.debug, and by .gnu_debuglink. */
     debug_dirs: z.array(absoluteDir).default(['/usr/lib/debug']),
+    /**
+     * Uncompressed copies of debug files whose DWARF is compressed (as Debian's -dbg packages ship
+     * it): elfutils maps a copy where it would inflate every section into memory, 14 MB for libc's.
+     */
+    debug_cache_dir: absoluteDir.default('/tmp/ebpf-collector/debuginfo'),
+    /** Bound on the copies' total size; the least recently used are removed first. */
+    debug_cache_max_mib: z.number().int().min(0).max(1_048_576).default(1024),
   })
   .strict();
 

@@ -1,7 +1,7 @@
 /** Native frames: real programs compiled from testdata/, symbolized through their ELF files. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { unsymbolizedName, type ProfileBatch } from '../../collector/data/profiles.js';
@@ -166,6 +166,31 @@ test('no debuginfod client is loaded: debug files are only read locally', async 
   const frame = await leafFrameOf(stripped);
   assert.equal(frame.functionName, undefined);
   assert.doesNotMatch(readFileSync('/proc/self/maps', 'utf8'), /libdebuginfod|libcurl/);
+});
+
+test('a debug file with compressed DWARF is read from an uncompressed copy in debug_cache_dir', async () => {
+  const stripped = join(dir.path, 'workload-compressed-debug');
+  execFileSync('strip', ['-s', workload, '-o', stripped]);
+  const buildId = buildIdOf(workload);
+  const debugDir = join(dir.path, 'compressed-debug');
+  const debugFile = join(debugDir, '.build-id', buildId.slice(0, 2), `${buildId.slice(2)}.debug`);
+  mkdirSync(join(debugDir, '.build-id', buildId.slice(0, 2)), { recursive: true });
+  execFileSync('objcopy', ['--only-keep-debug', '--compress-debug-sections=zlib', workload, debugFile]);
+  assert.match(execFileSync('readelf', ['-SW', debugFile], { encoding: 'utf8' }), /\.debug_info .* C /, 'the fixture is compressed');
+  const cacheDir = join(dir.path, 'debug-cache');
+  const config = { debug_dirs: [debugDir], debug_cache_dir: cacheDir };
+
+  for (let round = 0; round < 2; round++) {
+    const frame = await leafFrameOf(stripped, config);
+    assert.equal(frame.functionName, 'symbolizer_leaf');
+    assert.equal(frame.fileName, testdata('workload.c'));
+    assert.equal(frame.line, definitionLine(testdata('workload.c'), /^int symbolizer_leaf/));
+    const copies = readdirSync(cacheDir);
+    assert.equal(copies.length, 1, `one copy, reused by the second symbolizer: ${copies.join(', ')}`);
+    const sections = execFileSync('readelf', ['-SW', join(cacheDir, copies[0])], { encoding: 'utf8' });
+    assert.match(sections, /\.debug_info/);
+    assert.doesNotMatch(sections, /\.debug_\w+ .* C /, 'no section of the copy is compressed');
+  }
 });
 
 test('C++ methods are demangled', async () => {

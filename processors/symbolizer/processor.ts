@@ -56,6 +56,8 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
       maxBinaries: this.config.max_cached_binaries,
       maxSymbols: this.config.max_cached_symbols,
       debugDirs: this.config.debug_dirs,
+      debugCacheDir: this.config.debug_cache_dir,
+      debugCacheMaxBytes: this.config.debug_cache_max_mib * 1024 * 1024,
     });
   }
 

@@ -47,6 +47,8 @@ test('config: defaults, and errors that name the key', () => {
     max_cached_symbols: 200_000,
     perf_maps: true,
     debug_dirs: ['/usr/lib/debug'],
+    debug_cache_dir: '/tmp/ebpf-collector/debuginfo',
+    debug_cache_max_mib: 1024,
   });
   const issues = (config: unknown) => {
     const result = symbolizerProcessorFactory.configSchema.safeParse(config);
@@ -56,6 +58,7 @@ test('config: defaults, and errors that name the key', () => {
   assert.match(issues({ max_binaries: 3 }).join('\n'), /Unrecognized key\(s\) in object: 'max_binaries'/);
   assert.deepEqual(issues({ max_cached_binaries: 0 }), ['max_cached_binaries: Number must be greater than or equal to 1']);
   assert.deepEqual(issues({ debug_dirs: ['debug'] }), ['debug_dirs.0: must be an absolute path without \':\', got "debug"']);
+  assert.deepEqual(issues({ debug_cache_dir: 'cache' }), ['debug_cache_dir: must be an absolute path without \':\', got "cache"']);
   assert.deepEqual(issues({ perf_maps: 'yes' }), ['perf_maps: Expected boolean, received string']);
   assert.equal(create().mutatesData, true, 'frames are filled in place, so a fan-out hands the processor its own copy');
 });
@@ -117,7 +120,7 @@ test('self-telemetry: frames by result, the symbolized fraction, and cached bina
 });
 
 test('native cache: bounded by binaries and by symbols, shared by build id, right after eviction', async () => {
-  const symbolizer = new ElfSymbolizer({ maxBinaries: 2, maxSymbols: 3, debugDirs: ['/usr/lib/debug'] });
+  const symbolizer = new ElfSymbolizer({ maxBinaries: 2, maxSymbols: 3, debugDirs: ['/usr/lib/debug'], debugCacheDir: '/tmp/ebpf-collector/debuginfo', debugCacheMaxBytes: 1 << 30 });
   const copy = join(dir.path, 'workload-copy');
   copyFileSync(workload, copy);
   const leaf = fileOffsetOf(workload, symbolAddress(workload, 'symbolizer_leaf') + 4n);
