@@ -17,17 +17,18 @@ export interface KernelSymbol {
 }
 
 export class KernelSymbols {
-  private constructor(
-    private readonly table: NativeKernelSymbolTable,
-    /** ranges[0] is the core kernel's text. */
-    private readonly ranges: KernelRange[],
-  ) {}
+  /** One native table, replaced in place by read(): the previous one is freed at once, not when V8 collects it. */
+  private readonly table = new NativeKernelSymbolTable();
+  /** ranges[0] is the core kernel's text; empty until read. */
+  private ranges: KernelRange[] = [];
 
-  /** Reads and indexes kallsyms off the main thread; throws if it cannot be read or hides addresses (kptr_restrict). */
-  static async load(path = '/proc/kallsyms'): Promise<KernelSymbols> {
-    const table = new NativeKernelSymbolTable();
-    await table.read(path);
-    return new KernelSymbols(table, table.ranges());
+  /**
+   * Reads and indexes kallsyms off the main thread, replacing the table read before; throws if it cannot be
+   * read or hides addresses (kptr_restrict), and then keeps the previous table.
+   */
+  async read(path = '/proc/kallsyms'): Promise<void> {
+    await this.table.read(path);
+    this.ranges = this.table.ranges();
   }
 
   /** True if `address` is in the core kernel's text, whose symbols never change after boot. */

@@ -102,7 +102,8 @@ test('kallsyms fixture: module spans, the last symbol\'s bound, data symbols and
       '',
     ].join('\n'),
   );
-  const table = await KernelSymbols.load(fixture);
+  const table = new KernelSymbols();
+  await table.read(fixture);
   const [first, second, inData, pastText, modA, modAOther, modB, bpf, pastLast, low] = table.lookup(
     new BigUint64Array([0xffffffff81000150n, 0xffffffff810002ffn, 0xffffffff81000300n, 0xffffffff81000f00n, 0xffffffffc0001004n, 0xffffffffc0001900n, 0xffffffffc0002010n, 0xffffffffc0003100n, 0xffffffffc0013000n, 0x1000n]),
   );
@@ -121,6 +122,7 @@ test('kallsyms fixture: module spans, the last symbol\'s bound, data symbols and
 
   const hidden = join(dir, 'kallsyms.hidden.fixture');
   writeFileSync(hidden, '0000000000000000 T _stext\n0000000000000000 T first_fn\n');
-  await assert.rejects(KernelSymbols.load(hidden), /lists no addresses \(kernel\.kptr_restrict/);
-  await assert.rejects(KernelSymbols.load(join(dir, 'missing')), /cannot read .*missing: No such file/);
+  await assert.rejects(new KernelSymbols().read(hidden), /lists no addresses \(kernel\.kptr_restrict/);
+  await assert.rejects(table.read(join(dir, 'missing')), /cannot read .*missing: No such file/);
+  assert.equal(table.lookup(new BigUint64Array([0xffffffff81000150n]))[0]?.name, 'first_fn', 'a failed read keeps the table read before');
 });

@@ -38,7 +38,9 @@ interface BinaryRequest {
 export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
   readonly mutatesData = true;
   private symbolizer?: ElfSymbolizer;
-  private kernel?: KernelSymbols;
+  private readonly kernel = new KernelSymbols();
+  /** The last read of kallsyms succeeded. */
+  private kernelRead = false;
   /** kallsymsVersion() when `kernel` was read. */
   private kernelVersion?: string;
   private kernelLoading?: Promise<void>;
@@ -80,7 +82,6 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
     await Promise.allSettled([...this.inFlight]);
     symbolizer?.close();
     this.perfMaps.clear();
-    this.kernel = undefined;
     this.kernelVersion = undefined;
   }
 
@@ -109,16 +110,14 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
     if (frames.length === 0) return;
     // Core kernel text never changes, so only frames elsewhere (modules, BPF programs) can need a fresh table;
     // reading kallsyms costs the kernel ~50 ms, too much for every BPF program someone loads.
-    const current = this.kernel;
-    if (!current || frames.some(({ frame }) => !current.inCoreText(frame.address))) {
+    if (!this.kernelRead || frames.some(({ frame }) => !this.kernel.inCoreText(frame.address))) {
       // Read before the table, so that a program loaded meanwhile makes the next batch read it again.
       const version = await kallsymsVersion();
       if (version !== this.kernelVersion) await this.reloadKernelSymbols(version);
     }
-    const kernel = this.kernel;
-    if (!kernel) return;
+    if (!this.kernelRead) return;
     const mappings = new Map<string, Mapping>();
-    const symbols = kernel.lookup(BigUint64Array.from(frames, ({ frame, isReturnAddress }) => (isReturnAddress ? frame.address - 1n : frame.address)));
+    const symbols = this.kernel.lookup(BigUint64Array.from(frames, ({ frame, isReturnAddress }) => (isReturnAddress ? frame.address - 1n : frame.address)));
     for (let i = 0; i < frames.length; i++) {
       const symbol = symbols[i];
       if (!symbol) continue;
@@ -130,13 +129,14 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
   }
 
   private reloadKernelSymbols(version: string): Promise<void> {
-    this.kernelLoading ??= KernelSymbols.load()
-      .then((table) => {
-        this.kernel = table;
+    this.kernelLoading ??= this.kernel
+      .read()
+      .then(() => {
+        this.kernelRead = true;
       })
       .catch((error: Error) => {
         // Without kallsyms kernel frames keep their addresses; user frames are unaffected.
-        this.kernel = undefined;
+        this.kernelRead = false;
         this.settings.logger.warn({ component: this.settings.id.id }, `kernel frames stay unnamed: ${error.message}`);
       })
       .finally(() => {
