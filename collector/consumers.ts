@@ -1,4 +1,4 @@
-import type { Consumer } from './component.js';
+import type { Consumer, Consumers } from './component.js';
 import { itemCount, type Signal, type SignalData } from './data/signals.js';
 import type { ComponentTelemetry } from './telemetry.js';
 
@@ -29,4 +29,9 @@ export function counting<S extends Signal>(signal: S, telemetry: ComponentTeleme
       return inner.consume(data);
     },
   };
+}
+
+/** Sets `consumers[signal]`, keeping the signal and its consumer's data type together. */
+export function setConsumer<S extends Signal>(consumers: Consumers, signal: S, consumer: Consumer<S>): void {
+  (consumers as Record<S, Consumer<S>>)[signal] = consumer;
 }

@@ -9,7 +9,7 @@
  */
 import type { Component, ComponentKind, Consumer, Consumers, CreateSettings, Host } from './component.js';
 import type { CollectorConfig, ComponentConfig, PipelineConfig } from './config/load.js';
-import { counting, fanout } from './consumers.js';
+import { counting, fanout, setConsumer } from './consumers.js';
 import type { Signal } from './data/signals.js';
 import type { Logger } from './logger.js';
 import type { StatusRegistry, StatusReporter } from './status.js';
@@ -198,8 +198,4 @@ function orderDownstreamFirst(pipelines: PipelineConfig[], connectors: Map<strin
     ordered.push(...pending.splice(index, 1));
   }
   return ordered;
-}
-
-function setConsumer<S extends Signal>(consumers: Consumers, signal: S, consumer: Consumer<S>): void {
-  (consumers as Record<S, Consumer<S>>)[signal] = consumer;
 }

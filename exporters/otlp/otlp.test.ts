@@ -10,7 +10,7 @@ import { eventually } from '../../test/support/collector.js';
 import { testHost } from '../../test/support/components.js';
 import { makeTestCertificates } from '../otlpcommon/testing/certificates.js';
 import { createExporter, deliveryTests, type TransportKit } from '../otlpcommon/testing/delivery-suite.js';
-import { fixtureCpuProfile } from '../otlpcommon/testing/fixtures.js';
+import { FIXTURE_CPU_PROFILE_TOTALS, fixtureCpuProfile } from '../otlpcommon/testing/fixtures.js';
 import { OtlpGrpcSink, type GrpcFailure } from '../otlpcommon/testing/otlp-sinks.js';
 import { checkFixtureProfilesRequest } from '../otlpcommon/testing/request-checks.js';
 import { otlpGrpcExporterFactory } from './factory.js';
@@ -128,7 +128,7 @@ test('otlp: TLS with a private CA and a client certificate (mutual TLS)', async 
     await eventually('the request with a client certificate', 10_000, async () => (sink.received.length === 1 ? true : undefined));
     for (const refused of [withoutClientCert, plaintext]) {
       await eventually('the others to fail', 10_000, async () => (refused.observed.status().status === 'recoverable_error' ? true : undefined));
-      assert.equal(refused.exporter.queueUsage('profiles').requests, 1, 'refused by the server, still queued for retry');
+      assert.equal(await refused.observed.total('exporter_queue_items', { signal: 'profiles' }), FIXTURE_CPU_PROFILE_TOTALS.samples, 'refused by the server, still queued for retry');
     }
     assert.equal(sink.received.length, 1);
   } finally {

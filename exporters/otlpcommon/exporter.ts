@@ -62,12 +62,6 @@ export class OtlpExporter implements Component {
     };
   }
 
-  /** Queue usage of one signal, including the request in flight. */
-  queueUsage(signal: Signal): { items: number; bytes: number; requests: number } {
-    const queue = this.senders.get(signal)!.queue;
-    return { items: queue.items, bytes: queue.bytes, requests: queue.length };
-  }
-
   async start(host: Host): Promise<void> {
     this.host = host;
     this.transport = this.openTransport();

@@ -6,7 +6,7 @@ import { eventually } from '../../test/support/collector.js';
 import { testHost } from '../../test/support/components.js';
 import { makeTestCertificates } from '../otlpcommon/testing/certificates.js';
 import { createExporter, deliveryTests, type TransportKit } from '../otlpcommon/testing/delivery-suite.js';
-import { fixtureCpuProfile } from '../otlpcommon/testing/fixtures.js';
+import { FIXTURE_CPU_PROFILE_TOTALS, fixtureCpuProfile } from '../otlpcommon/testing/fixtures.js';
 import { OtlpHttpSink, type HttpFailure } from '../otlpcommon/testing/otlp-sinks.js';
 import { otlpHttpExporterFactory } from './factory.js';
 import { parseRetryAfter } from './http-transport.js';
@@ -93,7 +93,7 @@ test('otlphttp: https with a private CA and a client certificate (mutual TLS)', 
     await withClientCert.exporter.consumers.profiles!.consume(fixtureCpuProfile());
     await eventually('the request with a client certificate', 10_000, async () => (sink.received.length === 1 ? true : undefined));
     await eventually('the other to fail', 10_000, async () => (withoutClientCert.observed.status().status === 'recoverable_error' ? true : undefined));
-    assert.equal(withoutClientCert.exporter.queueUsage('profiles').requests, 1, 'refused by the server, still queued for retry');
+    assert.equal(await withoutClientCert.observed.total('exporter_queue_items', { signal: 'profiles' }), FIXTURE_CPU_PROFILE_TOTALS.samples, 'refused by the server, still queued for retry');
     assert.equal(sink.received.length, 1);
   } finally {
     await withClientCert.exporter.shutdown();

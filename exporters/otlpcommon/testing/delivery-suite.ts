@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ExporterFactory } from '../../../collector/component.js';
+import type { Component, Consumers, ExporterFactory } from '../../../collector/component.js';
 import type { Signal } from '../../../collector/data/signals.js';
 import { eventually, freePort } from '../../../test/support/collector.js';
 import { testHost } from '../../../test/support/components.js';
-import type { OtlpExporter } from '../exporter.js';
+import { encodeProfilesRequest } from '../profiles-request.js';
 import { FIXTURE_CPU_PROFILE_TOTALS, fixtureCpuProfile, fixtureSyscallMetrics } from './fixtures.js';
 import { decodeMetricsRequest, summarizeAcceptedProfiles, type PartialSuccess, type ReceivedRequest } from './otlp-sinks.js';
 import { checkAgainstOfficialProtos, checkFixtureProfilesRequest, decodedSum } from './request-checks.js';
@@ -51,21 +51,23 @@ export const FAST_RETRY = { initial_interval: '50ms', max_interval: '200ms', max
 const SIGNALS: ReadonlySet<Signal> = new Set(['profiles', 'metrics']);
 
 export interface Running {
-  exporter: OtlpExporter;
+  exporter: Component & { consumers: Consumers };
   observed: ObservedSettings;
 }
 
 export function createExporter<F>(kit: TransportKit<F>, endpoint: string, config: Record<string, unknown> = {}): Running {
   const observed = observedSettings(kit.type);
   const parsed = kit.factory.configSchema.parse({ ...kit.baseConfig, endpoint, retry_on_failure: FAST_RETRY, ...config });
-  return { exporter: kit.factory.create(observed.settings, parsed, SIGNALS) as OtlpExporter, observed };
+  return { exporter: kit.factory.create(observed.settings, parsed, SIGNALS), observed };
 }
 
-async function consumeProfiles(exporter: OtlpExporter, times = 1): Promise<void> {
+async function consumeProfiles(exporter: Running['exporter'], times = 1): Promise<void> {
   for (let i = 0; i < times; i++) await exporter.consumers.profiles!.consume(fixtureCpuProfile());
 }
 
 const dropped = (observed: ObservedSettings, reason: string) => observed.total('dropped_items_total', { signal: 'profiles', reason });
+/** The sending queue's fill as its self-telemetry gauges show it. */
+const queued = (observed: ObservedSettings, unit: 'items' | 'bytes') => observed.total(`exporter_queue_${unit}`, { signal: 'profiles' });
 
 export function deliveryTests<F>(kit: TransportKit<F>): void {
   const name = (what: string) => `${kit.type}: ${what}`;
@@ -193,7 +195,7 @@ export function deliveryTests<F>(kit: TransportKit<F>): void {
       assert.equal(sink.received.length, 0);
       assert.equal(await dropped(observed, 'permanent_error'), FIXTURE_CPU_PROFILE_TOTALS.samples);
       assert.equal(await observed.total('export_failed_items_total', { signal: 'profiles' }), FIXTURE_CPU_PROFILE_TOTALS.samples);
-      assert.equal(exporter.queueUsage('profiles').items, 0);
+      assert.equal(await queued(observed, 'items'), 0);
       assert.equal(observed.status().status, 'recoverable_error');
       // The next request is not held up by the one dropped.
       await consumeProfiles(exporter);
@@ -244,26 +246,27 @@ export function deliveryTests<F>(kit: TransportKit<F>): void {
       const port = await freePort();
       // Room for two fixture requests (28 samples each) by the bound under test; the other bound is far away.
       const sending_queue =
-        bound === 'items' ? { queue_size: 2 * FIXTURE_CPU_PROFILE_TOTALS.samples + 10, max_bytes: 10_000_000 } : { queue_size: 1_000_000, max_bytes: Math.floor((await encodedProfileSize(kit)) * 2.5) };
+        bound === 'items' ? { queue_size: 2 * FIXTURE_CPU_PROFILE_TOTALS.samples + 10, max_bytes: 10_000_000 } : { queue_size: 1_000_000, max_bytes: Math.floor(encodedProfileSize() * 2.5) };
       const { exporter, observed } = createExporter(kit, kit.endpointFor(port), { sending_queue });
       let sink: TestSink<F> | undefined;
       try {
         await exporter.start(testHost());
         for (let i = 0; i < 10; i++) {
           await consumeProfiles(exporter);
-          const usage = exporter.queueUsage('profiles');
-          assert.ok(usage.items <= sending_queue.queue_size, `${usage.items} items queued`);
-          assert.ok(usage.bytes <= sending_queue.max_bytes, `${usage.bytes} bytes queued`);
+          const items = await queued(observed, 'items');
+          const bytes = await queued(observed, 'bytes');
+          assert.ok(items <= sending_queue.queue_size, `${items} items queued`);
+          assert.ok(bytes <= sending_queue.max_bytes, `${bytes} bytes queued`);
           await sleep(100); // retries keep failing meanwhile
         }
-        assert.equal(exporter.queueUsage('profiles').requests, 2);
+        assert.equal(await queued(observed, 'items'), 2 * FIXTURE_CPU_PROFILE_TOTALS.samples, 'two requests stay queued');
         assert.equal(await dropped(observed, 'sending_queue_full'), 8 * FIXTURE_CPU_PROFILE_TOTALS.samples);
         assert.equal(await observed.total('export_failed_items_total', { signal: 'profiles' }), 8 * FIXTURE_CPU_PROFILE_TOTALS.samples);
         assert.equal(observed.status().status, 'recoverable_error');
 
         sink = await kit.startSink(port);
         await eventually('the queued requests to arrive', 15_000, async () => (sink!.received.length === 2 ? true : undefined));
-        assert.equal(exporter.queueUsage('profiles').items, 0);
+        assert.equal(await queued(observed, 'items'), 0);
         await consumeProfiles(exporter);
         await eventually('a new request to arrive', 10_000, async () => (sink!.received.length === 3 ? true : undefined));
         assert.equal(await observed.total('exported_items_total', { signal: 'profiles' }), 3 * FIXTURE_CPU_PROFILE_TOTALS.samples);
@@ -283,7 +286,7 @@ export function deliveryTests<F>(kit: TransportKit<F>): void {
       await eventually('the request to be given up', 10_000, async () => ((await dropped(observed, 'retries_exhausted')) > 0 ? true : undefined));
       assert.ok(Date.now() - started < 2500);
       assert.equal(await dropped(observed, 'retries_exhausted'), FIXTURE_CPU_PROFILE_TOTALS.samples);
-      assert.equal(exporter.queueUsage('profiles').items, 0);
+      assert.equal(await queued(observed, 'items'), 0);
     } finally {
       await exporter.shutdown();
     }
@@ -341,7 +344,7 @@ export function deliveryTests<F>(kit: TransportKit<F>): void {
       const tookMs = Date.now() - started;
       assert.ok(tookMs >= 900 && tookMs < 1500, `shutdown took ${tookMs} ms`);
       assert.equal(await dropped(observed, 'shutdown'), 2 * FIXTURE_CPU_PROFILE_TOTALS.samples);
-      assert.equal(exporter.queueUsage('profiles').items, 0);
+      assert.equal(await queued(observed, 'items'), 0);
       // After shutdown nothing is queued any more, and what comes is counted.
       await consumeProfiles(exporter);
       assert.equal(await dropped(observed, 'shutdown'), 3 * FIXTURE_CPU_PROFILE_TOTALS.samples);
@@ -353,11 +356,7 @@ export function deliveryTests<F>(kit: TransportKit<F>): void {
   });
 }
 
-/** Bytes of one encoded fixture request, to size a queue by bytes. */
-async function encodedProfileSize<F>(kit: TransportKit<F>): Promise<number> {
-  const { exporter } = createExporter(kit, kit.endpointFor(await freePort()));
-  await consumeProfiles(exporter);
-  const { bytes } = exporter.queueUsage('profiles');
-  await exporter.shutdown();
-  return bytes;
+/** Bytes of one encoded fixture request, as the queue counts them, to size a queue by bytes. */
+function encodedProfileSize(): number {
+  return encodeProfilesRequest(fixtureCpuProfile()).body.byteLength;
 }
