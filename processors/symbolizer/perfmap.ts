@@ -5,7 +5,8 @@
  * python -X perf, Java perf-map agents). The file lives in the process's own
  * /tmp and is named with its pid as the process sees it (its pid namespace).
  */
-import { open, readFile, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { open, readFile } from 'node:fs/promises';
 
 /** Addresses as numbers: user-space addresses (< 2^47) are exact as doubles. */
 interface Entry {
@@ -36,10 +37,9 @@ class PerfMap {
 
   /** Brings the table up to date; false if the file does not exist (or cannot be read). */
   async refresh(): Promise<boolean> {
-    let status;
-    try {
-      status = await stat(this.path);
-    } catch {
+    // Most processes write no perf map: a missing file is the common answer, not worth an Error's stack trace.
+    const status = statSync(this.path, { throwIfNoEntry: false });
+    if (!status) {
       this.entries = [];
       this.inode = -1;
       return false;
@@ -128,13 +128,20 @@ async function namespacePid(pid: number): Promise<number> {
   }
 }
 
+/** A process found without a perf map is looked at again after this long: a JIT agent may attach later. */
+const MISSING_RECHECK_MS = 30_000;
+
 /** Perf maps of the processes seen in profiles, dropped when their process exits. */
 export class PerfMaps {
   private readonly byPid = new Map<number, PerfMap>();
   private readonly refreshing = new Map<number, Promise<PerfMap | undefined>>();
+  /** When each process was last found without a perf map. */
+  private readonly missingSince = new Map<number, number>();
 
   /** The process's perf map, brought up to date; undefined if it writes none. One refresh at a time per pid. */
   async get(pid: number): Promise<PerfMap | undefined> {
+    const missing = this.missingSince.get(pid);
+    if (missing !== undefined && Date.now() - missing < MISSING_RECHECK_MS) return undefined;
     let pending = this.refreshing.get(pid);
     if (!pending) {
       pending = this.load(pid).finally(() => this.refreshing.delete(pid));
@@ -149,17 +156,23 @@ export class PerfMaps {
       map = new PerfMap(`/proc/${pid}/root/tmp/perf-${await namespacePid(pid)}.map`);
       this.byPid.set(pid, map);
     }
-    if (await map.refresh()) return map;
+    if (await map.refresh()) {
+      this.missingSince.delete(pid);
+      return map;
+    }
     this.byPid.delete(pid);
+    this.missingSince.set(pid, Date.now());
     return undefined;
   }
 
   /** Forgets the maps of pids for which `alive` says no. */
   prune(alive: (pid: number) => boolean): void {
     for (const pid of this.byPid.keys()) if (!alive(pid)) this.byPid.delete(pid);
+    for (const pid of this.missingSince.keys()) if (!alive(pid)) this.missingSince.delete(pid);
   }
 
   clear(): void {
     this.byPid.clear();
+    this.missingSince.clear();
   }
 }
