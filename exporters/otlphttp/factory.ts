@@ -1,5 +1,5 @@
 import type { ExporterFactory } from '../../collector/component.js';
-import { lazyExporter } from '../../collector/lazy.js';
+import { lazyOtlpExporter } from '../otlpcommon/factory.js';
 import { otlpHttpConfigSchema, type OtlpHttpConfig } from './config.js';
 
 export const otlpHttpExporterFactory: ExporterFactory<OtlpHttpConfig> = {
@@ -7,12 +7,5 @@ export const otlpHttpExporterFactory: ExporterFactory<OtlpHttpConfig> = {
   type: 'otlphttp',
   configSchema: otlpHttpConfigSchema,
   signals: ['metrics', 'profiles'],
-  create: lazyExporter(async () => {
-    const [{ OtlpExporter }, { readTlsFiles }, { HttpTransport }] = await Promise.all([
-      import('../otlpcommon/exporter.js'),
-      import('../otlpcommon/tls.js'),
-      import('./http-transport.js'),
-    ]);
-    return (settings, config, signals) => new OtlpExporter(settings, config, signals, () => new HttpTransport(config, readTlsFiles(config.tls)));
-  }),
+  create: lazyOtlpExporter(async () => (await import('./http-transport.js')).HttpTransport),
 };

@@ -68,8 +68,9 @@ int OpenByDebuglink(const std::string& binary, const char* debuglinkFile, uint32
   std::string directory = binary.substr(0, binary.rfind('/') + 1);
   std::vector<std::string> candidates = {directory + debuglinkFile, directory + ".debug/" + debuglinkFile};
   // Debug directories mirror the host's tree: /proc/PID/root/usr/bin/x → DIR/usr/bin/x.debug.
+  static const std::regex kProcRoot("^/proc/[0-9]+/root(?=/)");
   std::smatch procRoot;
-  std::string hostDirectory = std::regex_search(directory, procRoot, std::regex("^/proc/[0-9]+/root(?=/)"))
+  std::string hostDirectory = std::regex_search(directory, procRoot, kProcRoot)
                                   ? directory.substr(size_t(procRoot.length(0)))
                                   : directory;
   if (!hostDirectory.empty() && hostDirectory[0] == '/') {
