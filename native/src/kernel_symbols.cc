@@ -58,12 +58,13 @@ KernelSymbolTable::KernelSymbolTable(const std::string& path) {
   }
   free(line);
   if (ferror(file.get())) throw std::runtime_error("cannot read " + path + ": " + strerror(errno));
+  // Sorted but for modules and BPF programs.
+  std::stable_sort(rows_.begin(), rows_.end(), [](const Row& a, const Row& b) { return a.address < b.address; });
   auto firstText = std::find_if(rows_.begin(), rows_.end(), [](const Row& row) { return row.text; });
   if (firstText == rows_.end()) {
     throw std::runtime_error(path + " lists no addresses (kernel.kptr_restrict hides them without CAP_SYSLOG)");
   }
-  // Sorted but for modules and BPF programs.
-  std::stable_sort(rows_.begin(), rows_.end(), [](const Row& a, const Row& b) { return a.address < b.address; });
+  const uint64_t lowestText = firstText->address;
   rows_.shrink_to_fit();
   names_.shrink_to_fit();
   std::vector<bool> seen(ranges_.size(), false);
@@ -75,13 +76,6 @@ KernelSymbolTable::KernelSymbolTable(const std::string& path) {
     if (!seen[row.module]) range.start = row.address;
     seen[row.module] = true;
     range.end = i + 1 < rows_.size() ? rows_[i + 1].address : row.address + kLastSymbolSpan;
-  }
-  uint64_t lowestText = UINT64_MAX;
-  for (const Row& row : rows_) {
-    if (row.text) {
-      lowestText = row.address;
-      break;
-    }
   }
   ranges_[0].start = stext != 0 ? stext : lowestText;
   ranges_[0].end = etext != 0 ? etext : rows_.back().address;
