@@ -15,18 +15,8 @@
  */
 import { promisify } from 'node:util';
 import { gzip } from 'node:zlib';
-import {
-  Function as PprofFunction,
-  Label,
-  Line,
-  Location,
-  Mapping as PprofMapping,
-  Profile,
-  Sample,
-  StringTable,
-  ValueType,
-} from 'pprof-format';
 import { unsymbolizedName, type Frame, type Mapping, type ProfileBatch, type ProfileSample } from '../../collector/data/profiles.js';
+import { ProtobufWriter } from './protobuf-writer.js';
 
 const gzipAsync = promisify(gzip);
 
@@ -41,6 +31,16 @@ const UNKNOWN_MAPPING: Mapping = { path: '[unknown]', start: 0n, end: 0n, fileOf
 
 const MS_TO_NS = 1_000_000n;
 
+/** Field numbers of profile.proto (github.com/google/pprof/proto/profile.proto). */
+const PROFILE = { sampleType: 1, sample: 2, mapping: 3, location: 4, function: 5, stringTable: 6, timeNanos: 9, durationNanos: 10, periodType: 11, period: 12 };
+const VALUE_TYPE = { type: 1, unit: 2 };
+const SAMPLE = { locationId: 1, value: 2, label: 3 };
+const LABEL = { key: 1, str: 2, num: 3 };
+const MAPPING = { id: 1, memoryStart: 2, memoryLimit: 3, fileOffset: 4, filename: 5, buildId: 6, hasFunctions: 7, hasFilenames: 8, hasLineNumbers: 9 };
+const LOCATION = { id: 1, mappingId: 2, address: 3, line: 4 };
+const LINE = { functionId: 1, line: 2 };
+const FUNCTION = { id: 1, name: 2, systemName: 3, filename: 4 };
+
 /** A location as the symbolizer described it, to find it again. */
 interface KnownLocation {
   id: number;
@@ -49,17 +49,53 @@ interface KnownLocation {
   line?: number;
 }
 
-/** Builds one pprof Profile from any number of batches; identical stacks with identical labels are summed. */
+/** Ids are positions + 1 in the profile's lists; strings are string_table indexes. */
+interface PprofMapping {
+  id: number;
+  mapping: Mapping;
+  filename: number;
+  buildId: number;
+  hasFilenames: boolean;
+  hasLineNumbers: boolean;
+}
+
+interface PprofLocation {
+  mappingId: number;
+  address: bigint;
+  functionId: number;
+  line: number;
+}
+
+interface PprofFunction {
+  id: number;
+  name: number;
+  filename: number;
+}
+
+interface PprofSample {
+  locationIds: number[];
+  count: number;
+  cpuNs: number;
+  pid: number;
+  comm: number;
+  containerId: number;
+  podUid: number;
+}
+
+/** Builds one pprof profile from any number of batches; identical stacks with identical labels are summed. */
 class PprofBuilder {
-  private readonly strings = new StringTable();
+  private readonly strings: string[] = [''];
+  private readonly stringIds = new Map<string, number>([['', 0]]);
   private readonly mappings = new Map<string, PprofMapping>();
   private readonly mappingsByObject = new Map<Mapping, PprofMapping>();
   /** By name, then file name. */
   private readonly functions = new Map<string, Map<string, PprofFunction>>();
   private readonly functionList: PprofFunction[] = [];
   private readonly locations = new Map<PprofMapping, Map<bigint, KnownLocation[]>>();
-  private readonly locationList: Location[] = [];
-  private readonly samples = new Map<string, Sample>();
+  private readonly locationList: PprofLocation[] = [];
+  /** Receivers share one Frame object among the stacks that hold it: a frame seen before has its id. */
+  private readonly locationIdByFrame = new Map<Frame, number>();
+  private readonly samples = new Map<string, PprofSample>();
   private startMs = Infinity;
   private endMs = -Infinity;
   private periodNs?: number;
@@ -73,28 +109,101 @@ class PprofBuilder {
     for (const sample of batch.samples) this.addSample(sample, batch.periodNs);
   }
 
-  /** The profile for what was added; `emptyWindowMs` gives time and duration when nothing was. */
-  build(emptyWindowMs: { startMs: number; endMs: number }): Profile {
+  /** The encoded (not yet compressed) profile for what was added; `emptyWindowMs` dates it when nothing was. */
+  encode(emptyWindowMs: { startMs: number; endMs: number }): Buffer {
     const hasData = this.startMs <= this.endMs;
     const startMs = hasData ? this.startMs : emptyWindowMs.startMs;
     const endMs = hasData ? this.endMs : emptyWindowMs.endMs;
-    const periodNs = this.periodNs === undefined ? 0 : Math.round(this.periodNs);
-    return new Profile({
-      stringTable: this.strings,
-      sampleType: [this.valueType('samples', 'count'), this.valueType('cpu', 'nanoseconds')],
-      periodType: this.valueType('cpu', 'nanoseconds'),
-      period: periodNs,
-      timeNanos: BigInt(Math.round(startMs)) * MS_TO_NS,
-      durationNanos: BigInt(Math.round(endMs - startMs)) * MS_TO_NS,
-      sample: [...this.samples.values()],
-      location: this.locationList,
-      function: this.functionList,
-      mapping: [...this.mappings.values()],
+    const samplesCount = this.valueType('samples', 'count');
+    const cpuNanoseconds = this.valueType('cpu', 'nanoseconds');
+    const out = new ProtobufWriter();
+    for (const [type, unit] of [samplesCount, cpuNanoseconds]) {
+      const valueType = out.begin(PROFILE.sampleType);
+      out.uint(VALUE_TYPE.type, type);
+      out.uint(VALUE_TYPE.unit, unit);
+      out.end(valueType);
+    }
+    for (const sample of this.samples.values()) this.encodeSample(out, sample);
+    for (const mapping of this.mappings.values()) this.encodeMapping(out, mapping);
+    this.locationList.forEach((location, index) => {
+      const message = out.begin(PROFILE.location);
+      out.uint(LOCATION.id, index + 1);
+      out.uint(LOCATION.mappingId, location.mappingId);
+      out.uint64(LOCATION.address, location.address);
+      const line = out.begin(LOCATION.line);
+      out.uint(LINE.functionId, location.functionId);
+      out.uint(LINE.line, location.line);
+      out.end(line);
+      out.end(message);
     });
+    for (const fn of this.functionList) {
+      const message = out.begin(PROFILE.function);
+      out.uint(FUNCTION.id, fn.id);
+      out.uint(FUNCTION.name, fn.name);
+      out.uint(FUNCTION.systemName, fn.name);
+      out.uint(FUNCTION.filename, fn.filename);
+      out.end(message);
+    }
+    for (const string of this.strings) out.string(PROFILE.stringTable, string);
+    out.uint64(PROFILE.timeNanos, BigInt(Math.round(startMs)) * MS_TO_NS);
+    out.uint64(PROFILE.durationNanos, BigInt(Math.round(endMs - startMs)) * MS_TO_NS);
+    const periodType = out.begin(PROFILE.periodType);
+    out.uint(VALUE_TYPE.type, cpuNanoseconds[0]);
+    out.uint(VALUE_TYPE.unit, cpuNanoseconds[1]);
+    out.end(periodType);
+    out.uint(PROFILE.period, this.periodNs === undefined ? 0 : Math.round(this.periodNs));
+    return out.finish();
   }
 
-  private valueType(type: string, unit: string): ValueType {
-    return new ValueType({ type: this.strings.dedup(type), unit: this.strings.dedup(unit) });
+  private encodeSample(out: ProtobufWriter, sample: PprofSample): void {
+    const message = out.begin(PROFILE.sample);
+    const locationIds = out.begin(SAMPLE.locationId);
+    for (const id of sample.locationIds) out.packed(id);
+    out.end(locationIds);
+    const values = out.begin(SAMPLE.value);
+    out.packed(sample.count);
+    out.packed(sample.cpuNs);
+    out.end(values);
+    this.encodeLabel(out, 'pid', 0, sample.pid);
+    this.encodeLabel(out, 'comm', sample.comm, 0);
+    if (sample.containerId) this.encodeLabel(out, 'container_id', sample.containerId, 0);
+    if (sample.podUid) this.encodeLabel(out, 'pod_uid', sample.podUid, 0);
+    out.end(message);
+  }
+
+  private encodeLabel(out: ProtobufWriter, key: string, str: number, num: number): void {
+    const label = out.begin(SAMPLE.label);
+    out.uint(LABEL.key, this.stringId(key));
+    out.uint(LABEL.str, str);
+    out.uint(LABEL.num, num);
+    out.end(label);
+  }
+
+  private encodeMapping(out: ProtobufWriter, { id, mapping, filename, buildId, hasFilenames, hasLineNumbers }: PprofMapping): void {
+    const message = out.begin(PROFILE.mapping);
+    out.uint(MAPPING.id, id);
+    out.uint64(MAPPING.memoryStart, mapping.start);
+    out.uint64(MAPPING.memoryLimit, mapping.end);
+    out.uint64(MAPPING.fileOffset, mapping.fileOffset);
+    out.uint(MAPPING.filename, filename);
+    out.uint(MAPPING.buildId, buildId);
+    out.bool(MAPPING.hasFunctions, true);
+    out.bool(MAPPING.hasFilenames, hasFilenames);
+    out.bool(MAPPING.hasLineNumbers, hasLineNumbers);
+    out.end(message);
+  }
+
+  private stringId(string: string): number {
+    let id = this.stringIds.get(string);
+    if (id === undefined) {
+      id = this.strings.push(string) - 1;
+      this.stringIds.set(string, id);
+    }
+    return id;
+  }
+
+  private valueType(type: string, unit: string): [number, number] {
+    return [this.stringId(type), this.stringId(unit)];
   }
 
   private addSample(sample: ProfileSample, periodNs: number): void {
@@ -103,20 +212,30 @@ class PprofBuilder {
     const cpuNs = Math.round(sample.count * periodNs);
     const existing = this.samples.get(key);
     if (existing) {
-      existing.value[0] = Number(existing.value[0]) + sample.count;
-      existing.value[1] = Number(existing.value[1]) + cpuNs;
+      existing.count += sample.count;
+      existing.cpuNs += cpuNs;
       return;
     }
-    const label = [
-      new Label({ key: this.strings.dedup('pid'), num: sample.pid }),
-      new Label({ key: this.strings.dedup('comm'), str: this.strings.dedup(sample.comm) }),
-    ];
-    if (sample.containerId) label.push(new Label({ key: this.strings.dedup('container_id'), str: this.strings.dedup(sample.containerId) }));
-    if (sample.podUid) label.push(new Label({ key: this.strings.dedup('pod_uid'), str: this.strings.dedup(sample.podUid) }));
-    this.samples.set(key, new Sample({ locationId: locationIds, value: [sample.count, cpuNs], label }));
+    this.samples.set(key, {
+      locationIds,
+      count: sample.count,
+      cpuNs,
+      pid: sample.pid,
+      comm: this.stringId(sample.comm),
+      containerId: sample.containerId ? this.stringId(sample.containerId) : 0,
+      podUid: sample.podUid ? this.stringId(sample.podUid) : 0,
+    });
   }
 
   private locationId(frame: Frame): number {
+    const seen = this.locationIdByFrame.get(frame);
+    if (seen !== undefined) return seen;
+    const id = this.findOrAddLocation(frame);
+    this.locationIdByFrame.set(frame, id);
+    return id;
+  }
+
+  private findOrAddLocation(frame: Frame): number {
     const mapping = this.mapping(frame.mapping ?? (frame.kind === 'kernel' ? KERNEL_MAPPING : UNKNOWN_MAPPING));
     // Keyed by mapping, then address (bigint keys compare by value), then what the symbolizer said there. A hit
     // needs no string built: an unnamed frame's name follows from its mapping and address.
@@ -130,8 +249,7 @@ class PprofBuilder {
     const fn = this.function(frame);
     if (frame.fileName) mapping.hasFilenames = true;
     if (frame.line) mapping.hasLineNumbers = true;
-    const id = this.locationList.length + 1;
-    this.locationList.push(new Location({ id, mappingId: mapping.id, address: frame.address, line: [new Line({ functionId: fn.id, line: frame.line ?? 0 })] }));
+    const id = this.locationList.push({ mappingId: mapping.id, address: frame.address, functionId: fn.id, line: frame.line ?? 0 });
     known.push({ id, functionName: frame.functionName, fileName: frame.fileName, line: frame.line });
     return id;
   }
@@ -143,15 +261,14 @@ class PprofBuilder {
     const key = `${mapping.path}\0${mapping.buildId ?? ''}\0${mapping.start}\0${mapping.end}\0${mapping.fileOffset}`;
     let entry = this.mappings.get(key);
     if (!entry) {
-      entry = new PprofMapping({
+      entry = {
         id: this.mappings.size + 1,
-        memoryStart: mapping.start,
-        memoryLimit: mapping.end,
-        fileOffset: mapping.fileOffset,
-        filename: this.strings.dedup(mapping.path),
-        buildId: this.strings.dedup(mapping.buildId ?? ''),
-        hasFunctions: true,
-      });
+        mapping,
+        filename: this.stringId(mapping.path),
+        buildId: this.stringId(mapping.buildId ?? ''),
+        hasFilenames: false,
+        hasLineNumbers: false,
+      };
       this.mappings.set(key, entry);
     }
     this.mappingsByObject.set(mapping, entry);
@@ -165,8 +282,7 @@ class PprofBuilder {
     if (!inFiles) this.functions.set(name, (inFiles = new Map()));
     let fn = inFiles.get(fileName);
     if (!fn) {
-      const nameId = this.strings.dedup(name);
-      fn = new PprofFunction({ id: this.functionList.length + 1, name: nameId, systemName: nameId, filename: this.strings.dedup(fileName) });
+      fn = { id: this.functionList.length + 1, name: this.stringId(name), filename: this.stringId(fileName) };
       inFiles.set(fileName, fn);
       this.functionList.push(fn);
     }
@@ -178,5 +294,5 @@ class PprofBuilder {
 export async function encodePprof(batches: readonly ProfileBatch[], emptyWindowMs: { startMs: number; endMs: number }): Promise<Buffer> {
   const builder = new PprofBuilder();
   for (const batch of batches) builder.add(batch);
-  return gzipAsync(await builder.build(emptyWindowMs).encodeAsync());
+  return gzipAsync(builder.encode(emptyWindowMs));
 }
