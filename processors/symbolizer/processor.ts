@@ -88,11 +88,14 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
   private async symbolize(batch: ProfileBatch, symbolizer: ElfSymbolizer): Promise<void> {
     const kernelFrames: PendingFrame[] = [];
     const userFramesByPid = new Map<number, PendingFrame[]>();
+    // Receivers share a Frame object among the stacks that hold it (always as a leaf, or always as a caller).
+    const seen = new Set<Frame>();
     for (const sample of batch.samples) {
       const { frames } = sample;
       for (let i = 0; i < frames.length; i++) {
         const frame = frames[i];
-        if (frame.functionName !== undefined) continue;
+        if (frame.functionName !== undefined || seen.has(frame)) continue;
+        seen.add(frame);
         const pending = { frame, isReturnAddress: i > 0 && frames[i - 1].kind === frame.kind };
         if (frame.kind === 'kernel') kernelFrames.push(pending);
         else getOrCreate(userFramesByPid, sample.pid, () => []).push(pending);

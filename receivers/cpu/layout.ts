@@ -53,18 +53,6 @@ export function encodeControl(settings: ControlSettings): Buffer {
   return value;
 }
 
-/** The addresses of one stack, leaf first: a stack map value ends at its first zero. */
-export function decodeStack(values: Buffer, index: number): bigint[] {
-  const base = index * MAX_STACK_DEPTH * 8;
-  const addresses: bigint[] = [];
-  for (let frame = 0; frame < MAX_STACK_DEPTH; frame++) {
-    const address = values.readBigUInt64LE(base + frame * 8);
-    if (address === 0n) break;
-    addresses.push(address);
-  }
-  return addresses;
-}
-
 export function u32Key(value: number): Buffer {
   const key = Buffer.alloc(4);
   key.writeUInt32LE(value);

@@ -15,7 +15,6 @@ import type { CpuConfig } from './config.js';
 import {
   BUFFER_STOPPED,
   decodeSampleKey,
-  decodeStack,
   encodeControl,
   LOSS_REASONS,
   MAX_STACK_DEPTH,
@@ -23,6 +22,7 @@ import {
   u32Key,
   u64Key,
 } from './layout.js';
+import { StackFrames } from './stack-frames.js';
 
 /**
  * How long after flipping buffers the old one is left alone. A sampling
@@ -31,6 +31,7 @@ import {
  */
 const FLIP_GRACE_MS = 20;
 const PRESENT = Buffer.from([1]);
+const NO_FRAMES: readonly Frame[] = [];
 
 export class CpuReceiver extends PollingBpfReceiver {
   private host?: Host;
@@ -80,17 +81,15 @@ export class CpuReceiver extends PollingBpfReceiver {
     telemetry.mapFill('stacks', stacks.count, object.mapInfo(`stacks_${buffer}`).maxEntries);
     this.reportKernelLosses(object, buffer);
 
-    const stackById = new Map<number, bigint[]>();
-    for (let i = 0; i < stacks.count; i++) stackById.set(stacks.keys.readUInt32LE(i * 4), decodeStack(stacks.values, i));
-
+    const stackFrames = new StackFrames(stacks);
     const samples: ProfileSample[] = [];
     let missing = 0;
     let truncated = 0;
     for (let i = 0; i < counts.count; i++) {
       const key = decodeSampleKey(counts.keys, i);
       const count = Number(counts.values.readBigUInt64LE(i * 8));
-      const kernel = key.kernelStackId === NO_STACK ? [] : stackById.get(key.kernelStackId);
-      const user = key.userStackId === NO_STACK ? [] : stackById.get(key.userStackId);
+      const kernel = key.kernelStackId === NO_STACK ? NO_FRAMES : stackFrames.kernel(key.kernelStackId);
+      const user = key.userStackId === NO_STACK ? NO_FRAMES : stackFrames.user(key.pid, key.userStackId);
       if (!kernel || !user) {
         // Only a program outlasting FLIP_GRACE_MS could leave a count whose stack was already cleared.
         missing += count;
@@ -98,9 +97,7 @@ export class CpuReceiver extends PollingBpfReceiver {
       }
       // A stack that fills every slot was probably cut: its outermost frames are lost, the sample is kept.
       if (kernel.length === MAX_STACK_DEPTH || user.length === MAX_STACK_DEPTH) truncated += count;
-      const frames: Frame[] = [];
-      for (const address of kernel) frames.push({ kind: 'kernel', address });
-      for (const address of user) frames.push({ kind: 'user', address });
+      const frames = kernel.concat(user);
       const info = this.host!.processes.get(key.pid);
       samples.push({
         pid: key.pid,

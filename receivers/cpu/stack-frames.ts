@@ -1,0 +1,92 @@
+/**
+ * The frames of one window's stacks, one shared Frame object per distinct
+ * frame: a kernel address, or an address in one process, is one object
+ * however many stacks hold it. A window of whole-system samples holds ~20×
+ * more frames than distinct ones, and the symbolizer and the exporters then
+ * work once per distinct frame.
+ *
+ * A stack's leaf stays apart from the same address seen as a caller: a
+ * caller's address is a return address, which the symbolizer looks up one
+ * byte earlier, so the two can name different functions.
+ */
+import type { Frame } from '../../collector/data/profiles.js';
+import type { MapEntries } from '../../native/index.js';
+import { MAX_STACK_DEPTH } from './layout.js';
+
+const STACK_BYTES = MAX_STACK_DEPTH * 8;
+
+/** Frames by address key: [the leaf's, callers']. */
+type FramesByAddress = [Map<number, Frame>, Map<number, Frame>];
+
+export class StackFrames {
+  /** Where each stack id's addresses are in the drained values. */
+  private readonly slotById = new Map<number, number>();
+  private readonly kernelStacks = new Map<number, Frame[]>();
+  private readonly kernelFrames: FramesByAddress = [new Map(), new Map()];
+  /** By pid, then stack id: a user stack id means the same addresses in every process, but not the same code. */
+  private readonly userStacks = new Map<number, Map<number, Frame[]>>();
+  private readonly userFrames = new Map<number, FramesByAddress>();
+
+  /** `stacks`: a drained stack-trace map, u32 stack ids to MAX_STACK_DEPTH u64 addresses, leaf first, zero-ended. */
+  constructor(private readonly stacks: MapEntries) {
+    for (let i = 0; i < stacks.count; i++) this.slotById.set(stacks.keys.readUInt32LE(i * 4), i);
+  }
+
+  /** The kernel stack's frames, leaf first; undefined when the map has no such stack. Callers must not change the array. */
+  kernel(stackId: number): readonly Frame[] | undefined {
+    let frames = this.kernelStacks.get(stackId);
+    if (!frames) {
+      frames = this.decode(stackId, 'kernel', this.kernelFrames);
+      if (frames) this.kernelStacks.set(stackId, frames);
+    }
+    return frames;
+  }
+
+  /** The user stack's frames in process `pid`, leaf first; undefined when the map has no such stack. */
+  user(pid: number, stackId: number): readonly Frame[] | undefined {
+    let stacks = this.userStacks.get(pid);
+    if (!stacks) this.userStacks.set(pid, (stacks = new Map()));
+    let frames = stacks.get(stackId);
+    if (!frames) {
+      let byAddress = this.userFrames.get(pid);
+      if (!byAddress) this.userFrames.set(pid, (byAddress = [new Map(), new Map()]));
+      frames = this.decode(stackId, 'user', byAddress);
+      if (frames) stacks.set(stackId, frames);
+    }
+    return frames;
+  }
+
+  private decode(stackId: number, kind: Frame['kind'], byAddress: FramesByAddress): Frame[] | undefined {
+    const slot = this.slotById.get(stackId);
+    if (slot === undefined) return undefined;
+    const values = this.stacks.values;
+    const base = slot * STACK_BYTES;
+    const frames: Frame[] = [];
+    for (let depth = 0; depth < MAX_STACK_DEPTH; depth++) {
+      const offset = base + depth * 8;
+      const low = values.readUInt32LE(offset);
+      const high = values.readUInt32LE(offset + 4);
+      if (low === 0 && high === 0) break;
+      const key = addressKey(low, high);
+      const known = depth === 0 ? byAddress[0] : byAddress[1];
+      let frame = Number.isNaN(key) ? undefined : known.get(key);
+      if (!frame) {
+        frame = { kind, address: values.readBigUInt64LE(offset) };
+        if (!Number.isNaN(key)) known.set(key, frame);
+      }
+      frames.push(frame);
+    }
+    return frames;
+  }
+}
+
+/**
+ * A 64-bit address as a double without allocating a bigint: exact below 2^53
+ * (all of user space) and, folded to negatives, in the kernel's top half; NaN
+ * (not kept) for anything else.
+ */
+function addressKey(low: number, high: number): number {
+  if (high < 0x20_0000) return high * 2 ** 32 + low;
+  if (high >= 0xffe0_0000) return -((high - 0xffe0_0000) * 2 ** 32 + low) - 1;
+  return NaN;
+}
