@@ -67,7 +67,21 @@ export function metricPointCount(batch: MetricBatch): number {
   return n;
 }
 
-/** A stable key for an attribute set, independent of insertion order. */
+/**
+ * A stable key for an attribute set, independent of insertion order: the JSON
+ * of the set with its keys in one canonical order. Attributes built the same
+ * way every time (the common case) are already in it and are not copied.
+ */
 export function attributesKey(attributes: Attributes): string {
-  return JSON.stringify(Object.keys(attributes).sort().map((k) => [k, attributes[k]]));
+  const keys = Object.keys(attributes);
+  for (let i = 1; i < keys.length; i++) {
+    if (keys[i - 1] > keys[i]) {
+      // An object lists integer-like keys first whatever the insertion order, so a sorted copy lists
+      // its keys as any object with the same keys that passes the check above does.
+      const sorted: Attributes = {};
+      for (const key of keys.sort()) sorted[key] = attributes[key];
+      return JSON.stringify(sorted);
+    }
+  }
+  return JSON.stringify(attributes);
 }
