@@ -98,7 +98,11 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
         seen.add(frame);
         const pending = { frame, isReturnAddress: i > 0 && frames[i - 1].kind === frame.kind };
         if (frame.kind === 'kernel') kernelFrames.push(pending);
-        else getOrCreate(userFramesByPid, sample.pid, () => []).push(pending);
+        else {
+          let userFrames = userFramesByPid.get(sample.pid);
+          if (!userFrames) userFramesByPid.set(sample.pid, (userFrames = []));
+          userFrames.push(pending);
+        }
       }
     }
     const outcomes = new OutcomeCounter();
@@ -174,9 +178,14 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
           getOrCreate(jitFramesByPid, pid, () => []).push(pending);
           continue;
         }
-        pending.frame.mapping = getOrCreate(shared, procMapping, () => toMapping(procMapping));
+        // Plain get/set rather than getOrCreate: a closure per frame is garbage the next scavenge must sweep.
+        let mapping = shared.get(procMapping);
+        if (!mapping) shared.set(procMapping, (mapping = toMapping(procMapping)));
+        pending.frame.mapping = mapping;
         if (isFileBacked(procMapping)) {
-          const request = getOrCreate(requests, `${procMapping.device}:${procMapping.inode}`, () => newRequest(mappings.openPath(procMapping)));
+          const file = `${procMapping.device}:${procMapping.inode}`;
+          let request = requests.get(file);
+          if (!request) requests.set(file, (request = newRequest(mappings.openPath(procMapping))));
           const fileOffset = (pending.isReturnAddress ? address - 1 : address) - procMapping.fileBase;
           let slot = request.slotByOffset.get(fileOffset);
           if (slot === undefined) {

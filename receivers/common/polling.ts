@@ -76,6 +76,21 @@ export function cString(buffer: Buffer, offset: number, size: number): string {
   return buffer.toString('utf8', offset, end < 0 || end > offset + size ? offset + size : end);
 }
 
+/**
+ * A map read's bytes as native-endian 32-bit words, as the kernel wrote them.
+ * Buffer's read methods allocate on every call until V8 optimizes them, and
+ * the collector runs unoptimized (bin/ebpf-collector); indexing does not.
+ */
+export function uint32Words(buffer: Buffer): Uint32Array {
+  const aligned = buffer.byteOffset % 4 === 0 ? buffer : Buffer.from(buffer);
+  return new Uint32Array(aligned.buffer, aligned.byteOffset, Math.floor(aligned.length / 4));
+}
+
+/** A u64 from two native-endian 32-bit words at `index`, as a number (exact below 2^53, like counts). */
+export function uint64At(words: Uint32Array, index: number): number {
+  return words[index] + words[index + 1] * 2 ** 32;
+}
+
 /** Sums a per-CPU u64 value (stride rounded to 8 bytes per CPU). */
 export function sumPerCpuU64(values: Buffer, offset: number, cpus: number): bigint {
   let total = 0n;

@@ -19,12 +19,14 @@ export interface SampleKey {
   comm: string;
 }
 
-export function decodeSampleKey(keys: Buffer, index: number): SampleKey {
+/** The index-th key of a drained sample_counts map; `words` is uint32Words(keys). */
+export function decodeSampleKey(keys: Buffer, words: Uint32Array, index: number): SampleKey {
   const offset = index * SAMPLE_KEY_SIZE;
+  const word = offset / 4;
   return {
-    pid: keys.readUInt32LE(offset),
-    userStackId: keys.readInt32LE(offset + 4),
-    kernelStackId: keys.readInt32LE(offset + 8),
+    pid: words[word],
+    userStackId: words[word + 1] | 0,
+    kernelStackId: words[word + 2] | 0,
     comm: cString(keys, offset + 12, COMM_LEN),
   };
 }

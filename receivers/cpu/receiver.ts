@@ -9,7 +9,7 @@ import type { Consumer, CreateSettings, Host } from '../../collector/component.j
 import type { Frame, ProfileSample } from '../../collector/data/profiles.js';
 import { bpfObjectPath } from '../../collector/paths.js';
 import { BpfObject, numPossibleCpus } from '../../native/index.js';
-import { PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
+import { PollingBpfReceiver, sumPerCpuU64, uint32Words, uint64At } from '../common/polling.js';
 import { cgroupId } from '../../collector/cgroups.js';
 import type { CpuConfig } from './config.js';
 import {
@@ -85,9 +85,11 @@ export class CpuReceiver extends PollingBpfReceiver {
     const samples: ProfileSample[] = [];
     let missing = 0;
     let truncated = 0;
+    const keyWords = uint32Words(counts.keys);
+    const countWords = uint32Words(counts.values);
     for (let i = 0; i < counts.count; i++) {
-      const key = decodeSampleKey(counts.keys, i);
-      const count = Number(counts.values.readBigUInt64LE(i * 8));
+      const key = decodeSampleKey(counts.keys, keyWords, i);
+      const count = uint64At(countWords, i * 2);
       const kernel = key.kernelStackId === NO_STACK ? NO_FRAMES : stackFrames.kernel(key.kernelStackId);
       const user = key.userStackId === NO_STACK ? NO_FRAMES : stackFrames.user(key.pid, key.userStackId);
       if (!kernel || !user) {

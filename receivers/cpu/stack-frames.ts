@@ -11,9 +11,10 @@
  */
 import type { Frame } from '../../collector/data/profiles.js';
 import type { MapEntries } from '../../native/index.js';
+import { uint32Words } from '../common/polling.js';
 import { MAX_STACK_DEPTH } from './layout.js';
 
-const STACK_BYTES = MAX_STACK_DEPTH * 8;
+const STACK_WORDS = MAX_STACK_DEPTH * 2;
 
 /** Frames by address key: [the leaf's, callers']. */
 type FramesByAddress = [Map<number, Frame>, Map<number, Frame>];
@@ -26,10 +27,13 @@ export class StackFrames {
   /** By pid, then stack id: a user stack id means the same addresses in every process, but not the same code. */
   private readonly userStacks = new Map<number, Map<number, Frame[]>>();
   private readonly userFrames = new Map<number, FramesByAddress>();
+  private readonly words: Uint32Array;
 
   /** `stacks`: a drained stack-trace map, u32 stack ids to MAX_STACK_DEPTH u64 addresses, leaf first, zero-ended. */
-  constructor(private readonly stacks: MapEntries) {
-    for (let i = 0; i < stacks.count; i++) this.slotById.set(stacks.keys.readUInt32LE(i * 4), i);
+  constructor(stacks: MapEntries) {
+    const ids = uint32Words(stacks.keys);
+    for (let i = 0; i < stacks.count; i++) this.slotById.set(ids[i], i);
+    this.words = uint32Words(stacks.values);
   }
 
   /** The kernel stack's frames, leaf first; undefined when the map has no such stack. Callers must not change the array. */
@@ -59,19 +63,18 @@ export class StackFrames {
   private decode(stackId: number, kind: Frame['kind'], byAddress: FramesByAddress): Frame[] | undefined {
     const slot = this.slotById.get(stackId);
     if (slot === undefined) return undefined;
-    const values = this.stacks.values;
-    const base = slot * STACK_BYTES;
+    const words = this.words;
+    const base = slot * STACK_WORDS;
     const frames: Frame[] = [];
     for (let depth = 0; depth < MAX_STACK_DEPTH; depth++) {
-      const offset = base + depth * 8;
-      const low = values.readUInt32LE(offset);
-      const high = values.readUInt32LE(offset + 4);
+      const low = words[base + depth * 2];
+      const high = words[base + depth * 2 + 1];
       if (low === 0 && high === 0) break;
       const key = addressKey(low, high);
       const known = depth === 0 ? byAddress[0] : byAddress[1];
       let frame = Number.isNaN(key) ? undefined : known.get(key);
       if (!frame) {
-        frame = { kind, address: values.readBigUInt64LE(offset) };
+        frame = { kind, address: (BigInt(high) << 32n) | BigInt(low) };
         if (!Number.isNaN(key)) known.set(key, frame);
       }
       frames.push(frame);
