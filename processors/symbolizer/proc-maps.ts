@@ -94,14 +94,37 @@ export class ProcessMappings {
   }
 }
 
-/** The process's mappings now; undefined if it has exited (or is a kernel thread). */
-export async function readProcessMappings(pid: number): Promise<ProcessMappings | undefined> {
-  let text: string;
-  try {
-    text = await readFile(`/proc/${pid}/maps`, 'utf8');
-  } catch {
-    return undefined;
+/**
+ * Processes' mappings, read fresh from /proc/PID/maps on every call but parsed
+ * only when the text changed since the last read: a long-running process's
+ * maps rarely change, and parsing them is most of the cost.
+ */
+export class ProcessMappingsReader {
+  private readonly last = new Map<number, { text: string; mappings: ProcessMappings | undefined }>();
+
+  /** The process's mappings now; undefined if it has exited (or is a kernel thread). */
+  async read(pid: number): Promise<ProcessMappings | undefined> {
+    let text: string;
+    try {
+      text = await readFile(`/proc/${pid}/maps`, 'utf8');
+    } catch {
+      this.last.delete(pid);
+      return undefined;
+    }
+    const known = this.last.get(pid);
+    if (known?.text === text) return known.mappings;
+    const parsed = parseProcMaps(text);
+    const mappings = parsed.length > 0 ? new ProcessMappings(pid, parsed) : undefined;
+    this.last.set(pid, { text, mappings });
+    return mappings;
   }
-  const mappings = parseProcMaps(text);
-  return mappings.length > 0 ? new ProcessMappings(pid, mappings) : undefined;
+
+  /** Forgets the processes `keep` rejects. */
+  prune(keep: (pid: number) => boolean): void {
+    for (const pid of this.last.keys()) if (!keep(pid)) this.last.delete(pid);
+  }
+
+  clear(): void {
+    this.last.clear();
+  }
 }

@@ -12,7 +12,7 @@ import { ElfSymbolizer } from '../../native/index.js';
 import type { SymbolizerConfig } from './config.js';
 import { kallsymsVersion, KernelSymbols } from './kallsyms.js';
 import { PerfMaps } from './perfmap.js';
-import { isAnonymousExecutable, isFileBacked, readProcessMappings, type ProcMapping } from './proc-maps.js';
+import { isAnonymousExecutable, isFileBacked, ProcessMappingsReader, type ProcMapping } from './proc-maps.js';
 
 type Outcome = 'symbolized' | 'unsymbolized' | 'unmapped' | 'process_exited';
 
@@ -45,6 +45,7 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
   private kernelVersion?: string;
   private kernelLoading?: Promise<void>;
   private readonly perfMaps = new PerfMaps();
+  private readonly processMappings = new ProcessMappingsReader();
   private readonly inFlight = new Set<Promise<void>>();
 
   constructor(
@@ -82,6 +83,7 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
     await Promise.allSettled([...this.inFlight]);
     symbolizer?.close();
     this.perfMaps.clear();
+    this.processMappings.clear();
     this.kernelVersion = undefined;
   }
 
@@ -156,7 +158,7 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
   private async symbolizeUser(byPid: Map<number, PendingFrame[]>, symbolizer: ElfSymbolizer, outcomes: OutcomeCounter): Promise<void> {
     // /proc/PID/maps is read once per process per batch.
     const pids = [...byPid.keys()];
-    const allMappings = await Promise.all(pids.map((pid) => readProcessMappings(pid)));
+    const allMappings = await Promise.all(pids.map((pid) => this.processMappings.read(pid)));
     // Keyed by the file's identity in the maps, so processes sharing a library share a request.
     const requests = new Map<string, BinaryRequest>();
     const jitFramesByPid = new Map<number, PendingFrame[]>();
@@ -230,6 +232,8 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
     for (const frames of jitFramesByPid.values()) for (const { frame } of frames) done.push(frame);
     for (const frame of done) outcomes.addFrame(frame);
     this.perfMaps.prune((pid) => byPid.has(pid) || existsSync(`/proc/${pid}`));
+    // Only processes sampled in this batch keep their maps text: idle ones would hold memory for nothing.
+    this.processMappings.prune((pid) => byPid.has(pid));
   }
 
   private async symbolizeJit(byPid: Map<number, PendingFrame[]>): Promise<void> {
