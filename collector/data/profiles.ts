@@ -47,7 +47,8 @@ export interface ProfileBatch {
 
 export function profileSampleCount(batch: ProfileBatch): number {
   let n = 0;
-  for (const s of batch.samples) n += s.count;
+  // Indexed: unoptimized (bin/ebpf-collector), for-of allocates an iterator result per element.
+  for (let i = 0; i < batch.samples.length; i++) n += batch.samples[i].count;
   return n;
 }
 

@@ -18,19 +18,22 @@ export class ProfileMetricsConnector implements Component, Consumer<'profiles'> 
   constructor(private readonly settings: CreateSettings, private readonly config: ProfileMetricsConfig, private readonly next: Consumer<'metrics'>) {}
 
   async consume(batch: ProfileBatch): Promise<void> {
+    const { samples } = batch;
     const byFunction = new Map<string, number>();
-    const leaves = batch.samples.map((sample) => {
-      const leaf = sample.frames[0];
+    const leaves: string[] = new Array(samples.length);
+    for (let i = 0; i < samples.length; i++) {
+      const leaf = samples[i].frames[0];
       const name = !leaf ? '[unknown]' : (leaf.functionName ?? unsymbolizedName(leaf));
-      byFunction.set(name, (byFunction.get(name) ?? 0) + sample.count);
-      return name;
-    });
+      byFunction.set(name, (byFunction.get(name) ?? 0) + samples[i].count);
+      leaves[i] = name;
+    }
     const kept = new Set([...byFunction.entries()].sort((a, b) => b[1] - a[1]).slice(0, this.config.top_k).map(([name]) => name));
 
     // Keyed by the attribute values in their fixed order: cheaper than attributesKey's sorted copy per sample.
     const points = new Map<string, NumberPoint>();
     let folded = 0;
-    batch.samples.forEach((sample, i) => {
+    for (let i = 0; i < samples.length; i++) {
+      const sample = samples[i];
       const named = kept.has(leaves[i]);
       if (!named) folded += sample.count;
       const fn = named ? leaves[i] : OTHER_FUNCTIONS;
@@ -40,7 +43,7 @@ export class ProfileMetricsConnector implements Component, Consumer<'profiles'> 
       const point = points.get(key);
       if (point) point.value += sample.count;
       else points.set(key, { attributes: { function: fn, pod, namespace: '', container, comm: sample.comm }, value: sample.count });
-    });
+    }
     if (folded > 0)
       this.settings.telemetry.count('profile_samples_folded_total', 'Samples counted as function="[other]" because their leaf was outside the top_k.', folded);
 

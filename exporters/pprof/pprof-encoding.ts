@@ -41,14 +41,6 @@ const LOCATION = { id: 1, mappingId: 2, address: 3, line: 4 };
 const LINE = { functionId: 1, line: 2 };
 const FUNCTION = { id: 1, name: 2, systemName: 3, filename: 4 };
 
-/** A location as the symbolizer described it, to find it again. */
-interface KnownLocation {
-  id: number;
-  functionName?: string;
-  fileName?: string;
-  line?: number;
-}
-
 /** Ids are positions + 1 in the profile's lists; strings are string_table indexes. */
 interface PprofMapping {
   id: number;
@@ -59,17 +51,25 @@ interface PprofMapping {
   hasLineNumbers: boolean;
 }
 
+/** With what the symbolizer said there, to find it again; locations at one address are chained. */
 interface PprofLocation {
+  id: number;
   mappingId: number;
   address: bigint;
   functionId: number;
-  line: number;
+  functionName?: string;
+  fileName?: string;
+  line?: number;
+  next?: PprofLocation;
 }
 
+/** Functions of one name are chained, one per file name. */
 interface PprofFunction {
   id: number;
   name: number;
+  fileName: string;
   filename: number;
+  next?: PprofFunction;
 }
 
 interface PprofSample {
@@ -88,14 +88,16 @@ class PprofBuilder {
   private readonly stringIds = new Map<string, number>([['', 0]]);
   private readonly mappings = new Map<string, PprofMapping>();
   private readonly mappingsByObject = new Map<Mapping, PprofMapping>();
-  /** By name, then file name. */
-  private readonly functions = new Map<string, Map<string, PprofFunction>>();
+  // Chains and arrays rather than maps of maps: the collector runs unoptimized, where every Map and
+  // iterator step is an allocation the next scavenge pays for.
+  private readonly functions = new Map<string, PprofFunction>();
   private readonly functionList: PprofFunction[] = [];
-  private readonly locations = new Map<PprofMapping, Map<bigint, KnownLocation[]>>();
+  private readonly locations = new Map<PprofMapping, Map<bigint, PprofLocation>>();
   private readonly locationList: PprofLocation[] = [];
   /** Receivers share one Frame object among the stacks that hold it: a frame seen before has its id. */
   private readonly locationIdByFrame = new Map<Frame, number>();
   private readonly samples = new Map<string, PprofSample>();
+  private readonly sampleList: PprofSample[] = [];
   private startMs = Infinity;
   private endMs = -Infinity;
   private periodNs?: number;
@@ -106,7 +108,8 @@ class PprofBuilder {
     // Batches of one receiver share a period; if receivers with different frequencies meet here, each sample's
     // cpu/nanoseconds still uses its own batch's period and the profile's `period` is the first batch's.
     this.periodNs ??= batch.periodNs;
-    for (const sample of batch.samples) this.addSample(sample, batch.periodNs);
+    const { samples } = batch;
+    for (let i = 0; i < samples.length; i++) this.addSample(samples[i], batch.periodNs);
   }
 
   /** The encoded (not yet compressed) profile for what was added; `emptyWindowMs` dates it when nothing was. */
@@ -123,20 +126,22 @@ class PprofBuilder {
       out.uint(VALUE_TYPE.unit, unit);
       out.end(valueType);
     }
-    for (const sample of this.samples.values()) this.encodeSample(out, sample);
+    for (let i = 0; i < this.sampleList.length; i++) this.encodeSample(out, this.sampleList[i]);
     for (const mapping of this.mappings.values()) this.encodeMapping(out, mapping);
-    this.locationList.forEach((location, index) => {
+    for (let i = 0; i < this.locationList.length; i++) {
+      const location = this.locationList[i];
       const message = out.begin(PROFILE.location);
-      out.uint(LOCATION.id, index + 1);
+      out.uint(LOCATION.id, location.id);
       out.uint(LOCATION.mappingId, location.mappingId);
       out.uint64(LOCATION.address, location.address);
       const line = out.begin(LOCATION.line);
       out.uint(LINE.functionId, location.functionId);
-      out.uint(LINE.line, location.line);
+      out.uint(LINE.line, location.line ?? 0);
       out.end(line);
       out.end(message);
-    });
-    for (const fn of this.functionList) {
+    }
+    for (let i = 0; i < this.functionList.length; i++) {
+      const fn = this.functionList[i];
       const message = out.begin(PROFILE.function);
       out.uint(FUNCTION.id, fn.id);
       out.uint(FUNCTION.name, fn.name);
@@ -144,7 +149,7 @@ class PprofBuilder {
       out.uint(FUNCTION.filename, fn.filename);
       out.end(message);
     }
-    for (const string of this.strings) out.string(PROFILE.stringTable, string);
+    for (let i = 0; i < this.strings.length; i++) out.string(PROFILE.stringTable, this.strings[i]);
     out.uint64(PROFILE.timeNanos, BigInt(Math.round(startMs)) * MS_TO_NS);
     out.uint64(PROFILE.durationNanos, BigInt(Math.round(endMs - startMs)) * MS_TO_NS);
     const periodType = out.begin(PROFILE.periodType);
@@ -158,7 +163,7 @@ class PprofBuilder {
   private encodeSample(out: ProtobufWriter, sample: PprofSample): void {
     const message = out.begin(PROFILE.sample);
     const locationIds = out.begin(SAMPLE.locationId);
-    for (const id of sample.locationIds) out.packed(id);
+    for (let i = 0; i < sample.locationIds.length; i++) out.packed(sample.locationIds[i]);
     out.end(locationIds);
     const values = out.begin(SAMPLE.value);
     out.packed(sample.count);
@@ -207,7 +212,9 @@ class PprofBuilder {
   }
 
   private addSample(sample: ProfileSample, periodNs: number): void {
-    const locationIds = sample.frames.map((frame) => this.locationId(frame));
+    const { frames } = sample;
+    const locationIds: number[] = new Array(frames.length);
+    for (let i = 0; i < frames.length; i++) locationIds[i] = this.locationId(frames[i]);
     const key = `${locationIds.join(',')}\0${sample.pid}\0${sample.comm}\0${sample.containerId ?? ''}\0${sample.podUid ?? ''}`;
     const cpuNs = Math.round(sample.count * periodNs);
     const existing = this.samples.get(key);
@@ -216,7 +223,7 @@ class PprofBuilder {
       existing.cpuNs += cpuNs;
       return;
     }
-    this.samples.set(key, {
+    const added: PprofSample = {
       locationIds,
       count: sample.count,
       cpuNs,
@@ -224,7 +231,9 @@ class PprofBuilder {
       comm: this.stringId(sample.comm),
       containerId: sample.containerId ? this.stringId(sample.containerId) : 0,
       podUid: sample.podUid ? this.stringId(sample.podUid) : 0,
-    });
+    };
+    this.samples.set(key, added);
+    this.sampleList.push(added);
   }
 
   private locationId(frame: Frame): number {
@@ -241,17 +250,26 @@ class PprofBuilder {
     // needs no string built: an unnamed frame's name follows from its mapping and address.
     let atAddress = this.locations.get(mapping);
     if (!atAddress) this.locations.set(mapping, (atAddress = new Map()));
-    let known = atAddress.get(frame.address);
-    if (!known) atAddress.set(frame.address, (known = []));
-    const hit = known.find((k) => k.functionName === frame.functionName && k.fileName === frame.fileName && k.line === frame.line);
-    if (hit) return hit.id;
+    const first = atAddress.get(frame.address);
+    for (let known = first; known; known = known.next)
+      if (known.functionName === frame.functionName && known.fileName === frame.fileName && known.line === frame.line) return known.id;
 
     const fn = this.function(frame);
     if (frame.fileName) mapping.hasFilenames = true;
     if (frame.line) mapping.hasLineNumbers = true;
-    const id = this.locationList.push({ mappingId: mapping.id, address: frame.address, functionId: fn.id, line: frame.line ?? 0 });
-    known.push({ id, functionName: frame.functionName, fileName: frame.fileName, line: frame.line });
-    return id;
+    const location: PprofLocation = {
+      id: this.locationList.length + 1,
+      mappingId: mapping.id,
+      address: frame.address,
+      functionId: fn.id,
+      functionName: frame.functionName,
+      fileName: frame.fileName,
+      line: frame.line,
+      next: first,
+    };
+    this.locationList.push(location);
+    atAddress.set(frame.address, location);
+    return location.id;
   }
 
   private mapping(mapping: Mapping): PprofMapping {
@@ -278,14 +296,11 @@ class PprofBuilder {
   private function(frame: Frame): PprofFunction {
     const name = frame.functionName ?? unsymbolizedName(frame);
     const fileName = frame.fileName ?? '';
-    let inFiles = this.functions.get(name);
-    if (!inFiles) this.functions.set(name, (inFiles = new Map()));
-    let fn = inFiles.get(fileName);
-    if (!fn) {
-      fn = { id: this.functionList.length + 1, name: this.stringId(name), filename: this.stringId(fileName) };
-      inFiles.set(fileName, fn);
-      this.functionList.push(fn);
-    }
+    const first = this.functions.get(name);
+    for (let known = first; known; known = known.next) if (known.fileName === fileName) return known;
+    const fn: PprofFunction = { id: this.functionList.length + 1, name: this.stringId(name), fileName, filename: this.stringId(fileName), next: first };
+    this.functions.set(name, fn);
+    this.functionList.push(fn);
     return fn;
   }
 }

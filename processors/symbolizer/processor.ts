@@ -92,7 +92,9 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
     const userFramesByPid = new Map<number, PendingFrame[]>();
     // Receivers share a Frame object among the stacks that hold it (always as a leaf, or always as a caller).
     const seen = new Set<Frame>();
-    for (const sample of batch.samples) {
+    // Indexed loops over frames: unoptimized (bin/ebpf-collector), for-of allocates an iterator result per step.
+    for (let s = 0; s < batch.samples.length; s++) {
+      const sample = batch.samples[s];
       const { frames } = sample;
       for (let i = 0; i < frames.length; i++) {
         const frame = frames[i];
@@ -109,7 +111,7 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
     }
     const outcomes = new OutcomeCounter();
     await this.symbolizeKernel(kernelFrames);
-    for (const { frame } of kernelFrames) outcomes.addFrame(frame);
+    for (let i = 0; i < kernelFrames.length; i++) outcomes.addFrame(kernelFrames[i].frame);
     await this.symbolizeUser(userFramesByPid, symbolizer, outcomes);
     this.report(outcomes, symbolizer);
     this.settings.status.report('ok');
@@ -172,7 +174,8 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
         return;
       }
       const shared = new Map<ProcMapping, Mapping>();
-      for (const pending of frames) {
+      for (let i = 0; i < frames.length; i++) {
+        const pending = frames[i];
         // User-space addresses (< 2^47) are exact as doubles, which hash and compare cheaply.
         const address = Number(pending.frame.address);
         const procMapping = mappings.find(address);
@@ -211,7 +214,8 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
       let base = 0;
       binaries.forEach((request, b) => {
         const { buildId, error } = result.binaries[b];
-        request.frames.forEach((frame, i) => {
+        for (let i = 0; i < request.frames.length; i++) {
+          const frame = request.frames[i];
           const index = base + request.slots[i];
           const functionIndex = result.function[index];
           const fileIndex = result.file[index];
@@ -223,14 +227,14 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
           // Not an ELF file (e.g. a JIT's memfd double mapping): the perf map may know the code.
           if (error && functionIndex < 0) getOrCreate(jitFramesByPid, request.pids[i], () => []).push({ frame, isReturnAddress: false });
           else done.push(frame);
-        });
+        }
         base += request.offsets.length;
       });
     }
 
     if (this.config.perf_maps) await this.symbolizeJit(jitFramesByPid);
-    for (const frames of jitFramesByPid.values()) for (const { frame } of frames) done.push(frame);
-    for (const frame of done) outcomes.addFrame(frame);
+    for (const frames of jitFramesByPid.values()) for (let i = 0; i < frames.length; i++) done.push(frames[i].frame);
+    for (let i = 0; i < done.length; i++) outcomes.addFrame(done[i]);
     this.perfMaps.prune((pid) => byPid.has(pid) || existsSync(`/proc/${pid}`));
     // Only processes sampled in this batch keep their maps text: idle ones would hold memory for nothing.
     this.processMappings.prune((pid) => byPid.has(pid));
@@ -241,7 +245,8 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
       [...byPid].map(async ([pid, frames]) => {
         const perfMap = await this.perfMaps.get(pid);
         if (!perfMap) return;
-        for (const { frame, isReturnAddress } of frames) {
+        for (let i = 0; i < frames.length; i++) {
+          const { frame, isReturnAddress } = frames[i];
           const address = Number(frame.address);
           const name = perfMap.lookup(isReturnAddress ? address - 1 : address);
           if (name !== undefined) frame.functionName = name;

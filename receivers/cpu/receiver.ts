@@ -100,15 +100,11 @@ export class CpuReceiver extends PollingBpfReceiver {
       // A stack that fills every slot was probably cut: its outermost frames are lost, the sample is kept.
       if (kernel.length === MAX_STACK_DEPTH || user.length === MAX_STACK_DEPTH) truncated += count;
       const frames = kernel.concat(user);
+      const sample: ProfileSample = { pid: key.pid, comm: key.comm, frames, count };
       const info = this.host!.processes.get(key.pid);
-      samples.push({
-        pid: key.pid,
-        comm: key.comm,
-        ...(info?.containerId ? { containerId: info.containerId } : {}),
-        ...(info?.podUid ? { podUid: info.podUid } : {}),
-        frames,
-        count,
-      });
+      if (info?.containerId) sample.containerId = info.containerId;
+      if (info?.podUid) sample.podUid = info.podUid;
+      samples.push(sample);
     }
     if (missing > 0) telemetry.dropped('profiles', missing, 'stack_missing');
     if (truncated > 0) telemetry.dropped('profiles', truncated, 'stack_truncated');
