@@ -86,6 +86,12 @@ interface PprofSample {
 class PprofBuilder {
   private readonly strings: string[] = [''];
   private readonly stringIds = new Map<string, number>([['', 0]]);
+  private readonly labelKeys = {
+    pid: this.stringId('pid'),
+    comm: this.stringId('comm'),
+    containerId: this.stringId('container_id'),
+    podUid: this.stringId('pod_uid'),
+  };
   private readonly mappings = new Map<string, PprofMapping>();
   private readonly mappingsByObject = new Map<Mapping, PprofMapping>();
   // Chains and arrays rather than maps of maps: the collector runs unoptimized, where every Map and
@@ -169,16 +175,17 @@ class PprofBuilder {
     out.packed(sample.count);
     out.packed(sample.cpuNs);
     out.end(values);
-    this.encodeLabel(out, 'pid', 0, sample.pid);
-    this.encodeLabel(out, 'comm', sample.comm, 0);
-    if (sample.containerId) this.encodeLabel(out, 'container_id', sample.containerId, 0);
-    if (sample.podUid) this.encodeLabel(out, 'pod_uid', sample.podUid, 0);
+    const keys = this.labelKeys;
+    this.encodeLabel(out, keys.pid, 0, sample.pid);
+    this.encodeLabel(out, keys.comm, sample.comm, 0);
+    if (sample.containerId) this.encodeLabel(out, keys.containerId, sample.containerId, 0);
+    if (sample.podUid) this.encodeLabel(out, keys.podUid, sample.podUid, 0);
     out.end(message);
   }
 
-  private encodeLabel(out: ProtobufWriter, key: string, str: number, num: number): void {
+  private encodeLabel(out: ProtobufWriter, key: number, str: number, num: number): void {
     const label = out.begin(SAMPLE.label);
-    out.uint(LABEL.key, this.stringId(key));
+    out.uint(LABEL.key, key);
     out.uint(LABEL.str, str);
     out.uint(LABEL.num, num);
     out.end(label);

@@ -98,9 +98,14 @@ export class ProtobufWriter {
   private varint(value: number): void {
     const buffer = this.buffer;
     let position = this.position;
-    while (value > 0x7f) {
+    // Division for what does not fit 32 bits, then shifts, which are cheaper.
+    while (value > 0xffff_ffff) {
       buffer[position++] = (value % 0x80) | 0x80;
       value = Math.floor(value / 0x80);
+    }
+    while (value > 0x7f) {
+      buffer[position++] = (value & 0x7f) | 0x80;
+      value >>>= 7;
     }
     buffer[position++] = value;
     this.position = position;

@@ -81,6 +81,9 @@ std::vector<uint8_t> CollectKeys(Napi::Env env, const MapRef& map) {
 void ReadByKeys(Napi::Env env, const MapRef& map, bool remove, MapEntries& out) {
   std::vector<uint8_t> keys = CollectKeys(env, map);
   std::vector<uint8_t> value(map.valueStride);
+  // Sized once: growing by doubling copied a stack map's values (~1 KB each) several times.
+  out.keys.reserve(out.keys.size() + keys.size());
+  out.values.reserve(out.values.size() + keys.size() / map.keySize * map.valueStride);
   for (size_t offset = 0; offset < keys.size(); offset += map.keySize) {
     const uint8_t* key = keys.data() + offset;
     if (bpf_map_lookup_elem(map.fd, key, value.data()) != 0) {
