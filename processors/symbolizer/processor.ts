@@ -102,11 +102,7 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
         seen.add(frame);
         const pending = { frame, isReturnAddress: i > 0 && frames[i - 1].kind === frame.kind };
         if (frame.kind === 'kernel') kernelFrames.push(pending);
-        else {
-          let userFrames = userFramesByPid.get(sample.pid);
-          if (!userFrames) userFramesByPid.set(sample.pid, (userFrames = []));
-          userFrames.push(pending);
-        }
+        else getOrCreate(userFramesByPid, sample.pid, newList).push(pending);
       }
     }
     const outcomes = new OutcomeCounter();
@@ -180,13 +176,10 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
         const address = Number(pending.frame.address);
         const procMapping = mappings.find(address);
         if (!procMapping) {
-          getOrCreate(jitFramesByPid, pid, () => []).push(pending);
+          getOrCreate(jitFramesByPid, pid, newList).push(pending);
           continue;
         }
-        // Plain get/set rather than getOrCreate: a closure per frame is garbage the next scavenge must sweep.
-        let mapping = shared.get(procMapping);
-        if (!mapping) shared.set(procMapping, (mapping = toMapping(procMapping)));
-        pending.frame.mapping = mapping;
+        pending.frame.mapping = getOrCreate(shared, procMapping, toMapping);
         if (isFileBacked(procMapping)) {
           const file = `${procMapping.device}:${procMapping.inode}`;
           let request = requests.get(file);
@@ -201,7 +194,7 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
           request.slots.push(slot);
           request.pids.push(pid);
         } else if (isAnonymousExecutable(procMapping)) {
-          getOrCreate(jitFramesByPid, pid, () => []).push(pending);
+          getOrCreate(jitFramesByPid, pid, newList).push(pending);
         } else {
           done.push(pending.frame);
         }
@@ -225,7 +218,7 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
           if (fileIndex >= 0) frame.fileName = result.strings[fileIndex];
           if (line > 0) frame.line = line;
           // Not an ELF file (e.g. a JIT's memfd double mapping): the perf map may know the code.
-          if (error && functionIndex < 0) getOrCreate(jitFramesByPid, request.pids[i], () => []).push({ frame, isReturnAddress: false });
+          if (error && functionIndex < 0) getOrCreate(jitFramesByPid, request.pids[i], newList).push({ frame, isReturnAddress: false });
           else done.push(frame);
         }
         base += request.offsets.length;
@@ -295,6 +288,10 @@ class OutcomeCounter {
   }
 }
 
+function newList<T>(): T[] {
+  return [];
+}
+
 function newRequest(path: string): BinaryRequest {
   return { path, offsets: [], slotByOffset: new Map(), frames: [], slots: [], pids: [] };
 }
@@ -308,10 +305,14 @@ function toMapping(procMapping: ProcMapping): Mapping {
   };
 }
 
-function getOrCreate<K, V>(map: Map<K, V>, key: K, create: () => V): V {
+/**
+ * The value at `key`, made by `create(key)` if there is none. Callers on hot paths pass a function defined
+ * once (newList, toMapping), not an inline closure: unoptimized (bin/ebpf-collector), each closure is an allocation.
+ */
+function getOrCreate<K, V>(map: Map<K, V>, key: K, create: (key: K) => V): V {
   let value = map.get(key);
   if (value === undefined) {
-    value = create();
+    value = create(key);
     map.set(key, value);
   }
   return value;
