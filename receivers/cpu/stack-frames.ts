@@ -16,17 +16,19 @@ import { MAX_STACK_DEPTH } from './layout.js';
 
 const STACK_WORDS = MAX_STACK_DEPTH * 2;
 
-/** Frames by address key: [the leaf's, callers']. */
-type FramesByAddress = [Map<number, Frame>, Map<number, Frame>];
+/** The decoded stacks of one address space (the kernel, or one process) and its frames by address key. */
+interface AddressSpace {
+  stacks: Map<number, Frame[]>;
+  /** [the leaves', the callers']. */
+  frames: [Map<number, Frame>, Map<number, Frame>];
+}
 
 export class StackFrames {
   /** Where each stack id's addresses are in the drained values. */
   private readonly slotById = new Map<number, number>();
-  private readonly kernelStacks = new Map<number, Frame[]>();
-  private readonly kernelFrames: FramesByAddress = [new Map(), new Map()];
-  /** By pid, then stack id: a user stack id means the same addresses in every process, but not the same code. */
-  private readonly userStacks = new Map<number, Map<number, Frame[]>>();
-  private readonly userFrames = new Map<number, FramesByAddress>();
+  private readonly kernelSpace: AddressSpace = newAddressSpace();
+  /** By pid: a user stack id means the same addresses in every process, but not the same code. */
+  private readonly processSpaces = new Map<number, AddressSpace>();
   private readonly words: Uint32Array;
 
   /** `stacks`: a drained stack-trace map, u32 stack ids to MAX_STACK_DEPTH u64 addresses, leaf first, zero-ended. */
@@ -38,29 +40,26 @@ export class StackFrames {
 
   /** The kernel stack's frames, leaf first; undefined when the map has no such stack. Callers must not change the array. */
   kernel(stackId: number): readonly Frame[] | undefined {
-    let frames = this.kernelStacks.get(stackId);
-    if (!frames) {
-      frames = this.decode(stackId, 'kernel', this.kernelFrames);
-      if (frames) this.kernelStacks.set(stackId, frames);
-    }
-    return frames;
+    return this.stack(stackId, 'kernel', this.kernelSpace);
   }
 
   /** The user stack's frames in process `pid`, leaf first; undefined when the map has no such stack. */
   user(pid: number, stackId: number): readonly Frame[] | undefined {
-    let stacks = this.userStacks.get(pid);
-    if (!stacks) this.userStacks.set(pid, (stacks = new Map()));
-    let frames = stacks.get(stackId);
+    let space = this.processSpaces.get(pid);
+    if (!space) this.processSpaces.set(pid, (space = newAddressSpace()));
+    return this.stack(stackId, 'user', space);
+  }
+
+  private stack(stackId: number, kind: Frame['kind'], space: AddressSpace): Frame[] | undefined {
+    let frames = space.stacks.get(stackId);
     if (!frames) {
-      let byAddress = this.userFrames.get(pid);
-      if (!byAddress) this.userFrames.set(pid, (byAddress = [new Map(), new Map()]));
-      frames = this.decode(stackId, 'user', byAddress);
-      if (frames) stacks.set(stackId, frames);
+      frames = this.decode(stackId, kind, space);
+      if (frames) space.stacks.set(stackId, frames);
     }
     return frames;
   }
 
-  private decode(stackId: number, kind: Frame['kind'], byAddress: FramesByAddress): Frame[] | undefined {
+  private decode(stackId: number, kind: Frame['kind'], space: AddressSpace): Frame[] | undefined {
     const slot = this.slotById.get(stackId);
     if (slot === undefined) return undefined;
     const words = this.words;
@@ -71,7 +70,7 @@ export class StackFrames {
       const high = words[base + depth * 2 + 1];
       if (low === 0 && high === 0) break;
       const key = addressKey(low, high);
-      const known = depth === 0 ? byAddress[0] : byAddress[1];
+      const known = space.frames[depth === 0 ? 0 : 1];
       let frame = Number.isNaN(key) ? undefined : known.get(key);
       if (!frame) {
         frame = { kind, address: (BigInt(high) << 32n) | BigInt(low) };
@@ -81,6 +80,10 @@ export class StackFrames {
     }
     return frames;
   }
+}
+
+function newAddressSpace(): AddressSpace {
+  return { stacks: new Map(), frames: [new Map(), new Map()] };
 }
 
 /**
