@@ -29,7 +29,7 @@ export class ProfileMetricsConnector implements Component, Consumer<'profiles'> 
     }
     const kept = new Set([...byFunction.entries()].sort((a, b) => b[1] - a[1]).slice(0, this.config.top_k).map(([name]) => name));
 
-    // Keyed by the attribute values in their fixed order: cheaper than attributesKey's sorted copy per sample.
+    // Keyed by the attribute values in their fixed order: cheaper per sample than attributesKey's canonical JSON.
     const points = new Map<string, NumberPoint>();
     let folded = 0;
     for (let i = 0; i < samples.length; i++) {
