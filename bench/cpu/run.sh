@@ -12,12 +12,15 @@ cd "$(dirname "$0")/../.."
 # Several rounds: each is a whole run; the medians (and ranges) of their figures are checked.
 if (( ${ROUNDS:-1} > 1 )); then
   [[ ${SKIP_SETUP:-0} == 1 ]] || bash scripts/setup.sh >/dev/null
-  results=$(mktemp)
-  trap 'rm -f "$results"' EXIT
+  results=$(mktemp) round_output=$(mktemp)
+  trap 'rm -f "$results" "$round_output"' EXIT
   for round in $(seq "$ROUNDS"); do
     echo "== round $round of $ROUNDS"
-    { ROUNDS=1 SKIP_SETUP=1 bash "$0" || true; } | tee /dev/stderr | sed -n 's/^summary: //p' >>"$results"
-  done 2>&1
+    # Not tee /dev/stderr: reopening stderr truncates it when it is a file, which lost the rounds' tables.
+    ROUNDS=1 SKIP_SETUP=1 bash "$0" >"$round_output" 2>&1 || true
+    cat "$round_output"
+    sed -n 's/^summary: //p' "$round_output" >>"$results"
+  done
   python3 - "$results" <<'EOF'
 import json, statistics, sys
 rounds = [json.loads(line) for line in open(sys.argv[1])]
@@ -123,6 +126,7 @@ service:
     profiles: { receivers: [cpu], processors: [symbolizer], exporters: [pprof, profilemetrics] }
     metrics: { receivers: [profilemetrics], exporters: [prometheus] }
 YAML
+receiver_launched=$(date +%s.%N)
 bin/ebpf-collector run --config "$WORK/pipeline.yaml" >"$WORK/receiver.out" 2>"$WORK/receiver.err" &
 receiver=$!
 pids_to_stop+=("$receiver")
@@ -133,7 +137,6 @@ cpu_at_start=$(cpu_seconds "$receiver")
 for _ in $(seq 300); do compgen -G "$WORK/profiles/*.pb.gz" >/dev/null && break; sleep 0.1; done
 compgen -G "$WORK/profiles/*.pb.gz" >/dev/null || { echo "the collector wrote no profile" >&2; cat "$WORK/receiver.err" >&2; exit 1; }
 first_window_cpu=$(awk "BEGIN { print $(cpu_seconds "$receiver") - $cpu_at_start }")
-receiver_started=$(date +%s.%N)
 ours_progs=$(new_ids "$before" "$(perf_event_progs sample)")
 [[ -n $ours_progs ]] || { echo "the receiver's BPF program is not loaded" >&2; exit 1; }
 
@@ -168,13 +171,13 @@ perf_cpu=$(awk '{ print $1 + $2 }' "$WORK/perf.time")
 
 kill -TERM "$receiver"
 wait "$receiver" || true
-receiver_seconds=$(awk "BEGIN { print $(date +%s.%N) - $receiver_started }")
+receiver_seconds=$(awk "BEGIN { print $(date +%s.%N) - $receiver_launched }")
 # bpftrace 0.17 now and then misses its SIGINT and waits forever; its figures are already taken.
 kill -INT "$bpftrace"
 for _ in $(seq 50); do kill -0 "$bpftrace" 2>/dev/null || break; sleep 0.1; done
 kill -KILL "$bpftrace" 2>/dev/null || true
 wait "$bpftrace" || true
-# Samples and windows the collector wrote, read back from its pprof files.
+# Samples and windows the collector wrote over its whole life (first window included), read back from its pprof files.
 summary=$(python3 - "$WORK/profiles" <<'PY'
 import gzip, json, os, sys
 files = sorted(os.listdir(sys.argv[1]))
