@@ -201,7 +201,14 @@ test('perf_event sampling records stacks in a stack-trace map', () => {
     assert.ok(stacks.count > 0);
     assert.equal(stacks.keys.length, stacks.count * 4);
     assert.equal(stacks.values.length, stacks.count * STACK_DEPTH * 8);
-    obj.drain('stacks');
+    assert.throws(() => obj.drain('stacks', Buffer.alloc(6)), /^RangeError: expectedKeys for map "stacks" must be whole 4-byte keys, got 6 bytes$/);
+    // Expected keys are taken first, duplicates and absent ones allowed; the rest are still drained.
+    const dumped = new Map(entries(stacks).map((e) => [e.key.readUInt32LE(), e.value]));
+    const absent = [...Array(dumped.size + 1).keys()].find((id) => !dumped.has(id))!;
+    const expected = Buffer.concat([u32(ours[0]!.userStack), u32(ours[0]!.userStack), u32(absent)]);
+    const drained = new Map(entries(obj.drain('stacks', expected)).map((e) => [e.key.readUInt32LE(), e.value]));
+    assert.equal(drained.get(ours[0]!.userStack)?.equals(frames), true, 'an expected stack comes out whole');
+    for (const [id, value] of dumped) assert.equal(drained.get(id)?.equals(value), true, `stack ${id} drained`);
     assert.equal(obj.lookup('stacks', u32(ours[0]!.userStack)), null);
   });
 });

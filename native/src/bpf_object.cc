@@ -238,7 +238,18 @@ Napi::Value BpfObject::Drain(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EnsureOpen(env);
   LogScope log;
-  return EntriesToJs(env, DrainMap(env, FindMap(env, info[0], /*requireLoaded=*/true)));
+  MapRef map = FindMap(env, info[0], /*requireLoaded=*/true);
+  std::vector<uint8_t> expectedKeys;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    Napi::Buffer<uint8_t> keys = RequireBuffer(env, info[1], "expectedKeys");
+    if (keys.Length() % map.keySize != 0) {
+      throw Napi::RangeError::New(env, "expectedKeys for map " + Quoted(map.name) + " must be whole " +
+                                           std::to_string(map.keySize) + "-byte keys, got " +
+                                           std::to_string(keys.Length()) + " bytes");
+    }
+    expectedKeys.assign(keys.Data(), keys.Data() + keys.Length());
+  }
+  return EntriesToJs(env, DrainMap(env, map, expectedKeys));
 }
 
 Napi::Value BpfObject::ProgIds(const Napi::CallbackInfo& info) {

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <string_view>
 
 #include "diagnostics.h"
 
@@ -16,6 +17,9 @@ constexpr int kENOTSUPP = 524;
 bool IsArrayMap(bpf_map_type type) {
   return type == BPF_MAP_TYPE_ARRAY || type == BPF_MAP_TYPE_PERCPU_ARRAY;
 }
+
+// What the kernel answers to an operation it lacks for a map type.
+bool IsUnsupported(int err) { return err == EINVAL || err == kENOTSUPP || err == EOPNOTSUPP; }
 
 // Stack-trace maps have no batch ops; skip the doomed attempt.
 bool SupportsBatch(bpf_map_type type) { return type != BPF_MAP_TYPE_STACK_TRACE; }
@@ -50,7 +54,7 @@ bool ReadBatched(Napi::Env env, const MapRef& map, bool remove, MapEntries& out)
       continue;
     }
     if (err != 0 && err != ENOENT) {
-      if (first && (err == EINVAL || err == kENOTSUPP || err == EOPNOTSUPP)) return false;
+      if (first && IsUnsupported(err)) return false;
       throw SystemError(env, std::string("cannot ") + (remove ? "drain" : "dump") + " map \"" +
                                  map.name + "\"",
                         err);
@@ -78,25 +82,58 @@ std::vector<uint8_t> CollectKeys(Napi::Env env, const MapRef& map) {
   return keys;
 }
 
-void ReadByKeys(Napi::Env env, const MapRef& map, bool remove, MapEntries& out) {
-  std::vector<uint8_t> keys = CollectKeys(env, map);
+// Reads the entry at `key` into `value`, removing it if `remove`. One
+// lookup_and_delete syscall where the kernel has it for the map type (hash
+// maps since 5.14, stack-trace maps in newer kernels); else, once that has
+// failed as unsupported (`combined` then stays false), a lookup and a delete.
+// Returns false if there is no such entry.
+bool ReadEntry(Napi::Env env, const MapRef& map, bool remove, const uint8_t* key, uint8_t* value,
+               bool& combined) {
+  if (remove && combined) {
+    if (bpf_map_lookup_and_delete_elem(map.fd, key, value) == 0) return true;
+    int err = errno;
+    if (err == ENOENT) return false;
+    if (!IsUnsupported(err)) throw SystemError(env, "cannot take from map \"" + map.name + "\"", err);
+    combined = false;
+  }
+  if (bpf_map_lookup_elem(map.fd, key, value) != 0) {
+    int err = errno;
+    if (err == ENOENT) return false;  // removed concurrently
+    throw SystemError(env, "cannot look up in map \"" + map.name + "\"", err);
+  }
+  if (remove && bpf_map_delete_elem(map.fd, key) != 0) {
+    int err = errno;
+    if (err != ENOENT) throw SystemError(env, "cannot delete from map \"" + map.name + "\"", err);
+  }
+  return true;
+}
+
+// Reads (and removes) the entries at `keys`, packed, skipping absent ones.
+void ReadKeys(Napi::Env env, const MapRef& map, bool remove, const std::vector<uint8_t>& keys,
+              bool& combined, MapEntries& out) {
   std::vector<uint8_t> value(map.valueStride);
   // Sized once: growing by doubling copied a stack map's values (~1 KB each) several times.
   out.keys.reserve(out.keys.size() + keys.size());
   out.values.reserve(out.values.size() + keys.size() / map.keySize * map.valueStride);
   for (size_t offset = 0; offset < keys.size(); offset += map.keySize) {
     const uint8_t* key = keys.data() + offset;
-    if (bpf_map_lookup_elem(map.fd, key, value.data()) != 0) {
-      int err = errno;
-      if (err == ENOENT) continue;  // removed concurrently
-      throw SystemError(env, "cannot look up in map \"" + map.name + "\"", err);
-    }
-    if (remove && bpf_map_delete_elem(map.fd, key) != 0) {
-      int err = errno;
-      if (err != ENOENT) throw SystemError(env, "cannot delete from map \"" + map.name + "\"", err);
-    }
-    Append(out, map, key, value.data(), 1);
+    if (ReadEntry(env, map, remove, key, value.data(), combined)) Append(out, map, key, value.data(), 1);
   }
+}
+
+// The distinct keys among `keys` (packed), in some order.
+std::vector<uint8_t> DistinctKeys(const std::vector<uint8_t>& keys, uint32_t keySize) {
+  std::vector<std::string_view> views;
+  views.reserve(keys.size() / keySize);
+  for (size_t offset = 0; offset + keySize <= keys.size(); offset += keySize) {
+    views.emplace_back(reinterpret_cast<const char*>(keys.data()) + offset, keySize);
+  }
+  std::sort(views.begin(), views.end());
+  views.erase(std::unique(views.begin(), views.end()), views.end());
+  std::vector<uint8_t> distinct;
+  distinct.reserve(views.size() * keySize);
+  for (std::string_view view : views) distinct.insert(distinct.end(), view.begin(), view.end());
+  return distinct;
 }
 
 }  // namespace
@@ -109,12 +146,13 @@ bool IsPerCpuMap(bpf_map_type type) {
 MapEntries DumpMap(Napi::Env env, const MapRef& map) {
   MapEntries out;
   if (!SupportsBatch(map.type) || !ReadBatched(env, map, false, out)) {
-    ReadByKeys(env, map, false, out);
+    bool combined = false;
+    ReadKeys(env, map, false, CollectKeys(env, map), combined, out);
   }
   return out;
 }
 
-MapEntries DrainMap(Napi::Env env, const MapRef& map) {
+MapEntries DrainMap(Napi::Env env, const MapRef& map, const std::vector<uint8_t>& expectedKeys) {
   if (IsArrayMap(map.type)) {
     // Increments landing between the read and the reset are lost; callers
     // wanting exact deltas should use hash maps.
@@ -130,8 +168,12 @@ MapEntries DrainMap(Napi::Env env, const MapRef& map) {
     return out;
   }
   MapEntries out;
+  bool combined = true;
+  // Taking the expected entries by key first leaves the get_next_key walk below
+  // (three syscalls per entry where batch ops are missing) only the others.
+  if (!expectedKeys.empty()) ReadKeys(env, map, true, DistinctKeys(expectedKeys, map.keySize), combined, out);
   if (!SupportsBatch(map.type) || !ReadBatched(env, map, true, out)) {
-    ReadByKeys(env, map, true, out);
+    ReadKeys(env, map, true, CollectKeys(env, map), combined, out);
   }
   return out;
 }

@@ -38,7 +38,9 @@ bool IsPerCpuMap(bpf_map_type type);
 MapEntries DumpMap(Napi::Env env, const MapRef& map);
 
 // All entries, removed from the map (array maps cannot delete: their values
-// are zeroed instead).
-MapEntries DrainMap(Napi::Env env, const MapRef& map);
+// are zeroed instead). `expectedKeys` (packed, duplicates allowed) are taken
+// by key first, one syscall each: for maps without batch ops, such as stack
+// maps whose ids a counts map names, that spares most of the slower walk.
+MapEntries DrainMap(Napi::Env env, const MapRef& map, const std::vector<uint8_t>& expectedKeys = {});
 
 }  // namespace ebpf
