@@ -4,6 +4,7 @@
 #include <elfutils/libdw.h>
 #include <fcntl.h>
 #include <gelf.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -27,6 +28,21 @@ std::string SourcePath(Dwfl_Line* line, const char* file) {
   const char* directory = dwfl_line_comp_dir(line);
   if (directory == nullptr || directory[0] == '\0') return file;
   return std::string(directory) + "/" + file;
+}
+
+// The whole pages of the file image libelf holds for `elf`. MADV_PAGEOUT
+// never changes contents, so it is safe even where libelf read the file into
+// memory instead of mapping it; pages other processes map too are left alone.
+void PageOut(Elf* elf) {
+  if (elf == nullptr) return;
+  size_t size = 0;
+  char* image = elf_rawfile(elf, &size);
+  if (image == nullptr || size == 0) return;
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t start = (uintptr_t(image) + page - 1) & ~(page - 1);
+  const uintptr_t end = (uintptr_t(image) + size) & ~(page - 1);
+  // Best effort: kernels before 5.4 lack MADV_PAGEOUT and the pages then just stay.
+  if (end > start) madvise(reinterpret_cast<void*>(start), end - start, MADV_PAGEOUT);
 }
 
 }  // namespace
@@ -105,6 +121,14 @@ SymbolInfo ElfBinary::Lookup(uint64_t address) {
     }
   }
   return info;
+}
+
+void ElfBinary::PageOutFileImages() {
+  GElf_Addr bias = 0;
+  PageOut(dwfl_module_getelf(module_, &bias));
+  // Lookup() has already searched for the debug file, so this only returns what was found.
+  Dwarf_Addr dwarfBias = 0;
+  if (Dwarf* dwarf = dwfl_module_getdwarf(module_, &dwarfBias)) PageOut(dwarf_getelf(dwarf));
 }
 
 // .symtab of the file or of its debug file, else .dynsym. Only a function

@@ -199,6 +199,7 @@ BinaryResult SymbolCache::Symbolize(const std::string& path,
   std::shared_ptr<ElfBinary> binary = entry->binary;
   uint64_t serial = entry->serial;
   result.buildId = binary->buildId();
+  bool lookedUp = false;
   for (size_t i = 0; i < fileOffsets.size(); ++i) {
     std::optional<uint64_t> address = binary->VirtualAddress(fileOffsets[i]);
     if (!address) continue;
@@ -209,7 +210,10 @@ BinaryResult SymbolCache::Symbolize(const std::string& path,
     }
     result.symbols[i] = binary->Lookup(*address);
     symbols_.Insert(key, result.symbols[i]);
+    lookedUp = true;
   }
+  // The answers are cached now; the DWARF pages read for them would only sit in resident memory.
+  if (lookedUp) binary->PageOutFileImages();
   symbolCount_ = symbols_.size();
   return result;
 }
