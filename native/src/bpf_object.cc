@@ -239,7 +239,6 @@ Napi::Value BpfObject::Drain(const Napi::CallbackInfo& info) {
   EnsureOpen(env);
   LogScope log;
   MapRef map = FindMap(env, info[0], /*requireLoaded=*/true);
-  std::vector<uint8_t> expectedKeys;
   if (info.Length() > 1 && !info[1].IsUndefined()) {
     Napi::Buffer<uint8_t> keys = RequireBuffer(env, info[1], "expectedKeys");
     if (keys.Length() % map.keySize != 0) {
@@ -247,9 +246,9 @@ Napi::Value BpfObject::Drain(const Napi::CallbackInfo& info) {
                                            std::to_string(map.keySize) + "-byte keys, got " +
                                            std::to_string(keys.Length()) + " bytes");
     }
-    expectedKeys.assign(keys.Data(), keys.Data() + keys.Length());
+    return EntriesToJs(env, DrainMap(env, map, keys.Data(), keys.Length()));
   }
-  return EntriesToJs(env, DrainMap(env, map, expectedKeys));
+  return EntriesToJs(env, DrainMap(env, map));
 }
 
 Napi::Value BpfObject::ProgIds(const Napi::CallbackInfo& info) {

@@ -121,12 +121,12 @@ void ReadKeys(Napi::Env env, const MapRef& map, bool remove, const std::vector<u
   }
 }
 
-// The distinct keys among `keys` (packed), in some order.
-std::vector<uint8_t> DistinctKeys(const std::vector<uint8_t>& keys, uint32_t keySize) {
+// The distinct keys among `size` bytes of packed keys, in some order.
+std::vector<uint8_t> DistinctKeys(const uint8_t* keys, size_t size, uint32_t keySize) {
   std::vector<std::string_view> views;
-  views.reserve(keys.size() / keySize);
-  for (size_t offset = 0; offset + keySize <= keys.size(); offset += keySize) {
-    views.emplace_back(reinterpret_cast<const char*>(keys.data()) + offset, keySize);
+  views.reserve(size / keySize);
+  for (size_t offset = 0; offset + keySize <= size; offset += keySize) {
+    views.emplace_back(reinterpret_cast<const char*>(keys) + offset, keySize);
   }
   std::sort(views.begin(), views.end());
   views.erase(std::unique(views.begin(), views.end()), views.end());
@@ -152,7 +152,7 @@ MapEntries DumpMap(Napi::Env env, const MapRef& map) {
   return out;
 }
 
-MapEntries DrainMap(Napi::Env env, const MapRef& map, const std::vector<uint8_t>& expectedKeys) {
+MapEntries DrainMap(Napi::Env env, const MapRef& map, const uint8_t* expectedKeys, size_t expectedSize) {
   if (IsArrayMap(map.type)) {
     // Increments landing between the read and the reset are lost; callers
     // wanting exact deltas should use hash maps.
@@ -171,7 +171,7 @@ MapEntries DrainMap(Napi::Env env, const MapRef& map, const std::vector<uint8_t>
   bool combined = true;
   // Taking the expected entries by key first leaves the get_next_key walk below
   // (three syscalls per entry where batch ops are missing) only the others.
-  if (!expectedKeys.empty()) ReadKeys(env, map, true, DistinctKeys(expectedKeys, map.keySize), combined, out);
+  if (expectedSize > 0) ReadKeys(env, map, true, DistinctKeys(expectedKeys, expectedSize, map.keySize), combined, out);
   if (!SupportsBatch(map.type) || !ReadBatched(env, map, true, out)) {
     ReadKeys(env, map, true, CollectKeys(env, map), combined, out);
   }

@@ -41,6 +41,6 @@ MapEntries DumpMap(Napi::Env env, const MapRef& map);
 // are zeroed instead). `expectedKeys` (packed, duplicates allowed) are taken
 // by key first, one syscall each: for maps without batch ops, such as stack
 // maps whose ids a counts map names, that spares most of the slower walk.
-MapEntries DrainMap(Napi::Env env, const MapRef& map, const std::vector<uint8_t>& expectedKeys = {});
+MapEntries DrainMap(Napi::Env env, const MapRef& map, const uint8_t* expectedKeys = nullptr, size_t expectedSize = 0);
 
 }  // namespace ebpf

@@ -1,5 +1,6 @@
 /** The kernel side's data layouts (bpf/cpu.h), encoded and decoded. */
-import { cString } from '../common/polling.js';
+import type { MapEntries } from '../../native/index.js';
+import { cString, uint32Words } from '../common/polling.js';
 
 export const COMM_LEN = 16;
 export const MAX_STACK_DEPTH = 127;
@@ -29,6 +30,23 @@ export function decodeSampleKey(keys: Buffer, words: Uint32Array, index: number)
     kernelStackId: words[word + 2] | 0,
     comm: cString(keys, offset + 12, COMM_LEN),
   };
+}
+
+/** The stack ids the drained counts refer to, packed as stack map keys (u32), duplicates included. */
+export function referencedStackIds(counts: MapEntries): Buffer {
+  const keyWords = uint32Words(counts.keys);
+  const stride = SAMPLE_KEY_SIZE / 4;
+  const noStack = NO_STACK >>> 0;
+  const ids = new Uint32Array(counts.count * 2);
+  let n = 0;
+  for (let i = 0; i < counts.count; i++) {
+    // Words 1 and 2 of struct sample_key: user_stack_id, kernel_stack_id.
+    const user = keyWords[i * stride + 1];
+    const kernel = keyWords[i * stride + 2];
+    if (user !== noStack) ids[n++] = user;
+    if (kernel !== noStack) ids[n++] = kernel;
+  }
+  return Buffer.from(ids.buffer, 0, n * 4);
 }
 
 export interface ControlSettings {

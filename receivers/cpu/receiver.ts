@@ -8,18 +8,18 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, CreateSettings, Host } from '../../collector/component.js';
 import type { Frame, ProfileSample } from '../../collector/data/profiles.js';
 import { bpfObjectPath } from '../../collector/paths.js';
-import { BpfObject, numPossibleCpus, type MapEntries } from '../../native/index.js';
+import { BpfObject, numPossibleCpus } from '../../native/index.js';
 import { PollingBpfReceiver, sumPerCpuU64, uint32Words, uint64At } from '../common/polling.js';
 import { cgroupId } from '../../collector/cgroups.js';
 import type { CpuConfig } from './config.js';
 import {
   BUFFER_STOPPED,
-  SAMPLE_KEY_SIZE,
   decodeSampleKey,
   encodeControl,
   LOSS_REASONS,
   MAX_STACK_DEPTH,
   NO_STACK,
+  referencedStackIds,
   u32Key,
   u64Key,
 } from './layout.js';
@@ -33,7 +33,6 @@ import { StackFrames } from './stack-frames.js';
 const FLIP_GRACE_MS = 20;
 const PRESENT = Buffer.from([1]);
 const NO_FRAMES: readonly Frame[] = [];
-const NO_STACK_U32 = NO_STACK >>> 0;
 
 export class CpuReceiver extends PollingBpfReceiver {
   private host?: Host;
@@ -126,20 +125,4 @@ export class CpuReceiver extends PollingBpfReceiver {
       object.update('losses', key, zero);
     });
   }
-}
-
-/** The stack ids the drained counts refer to, packed as stack map keys (u32), duplicates included. */
-function referencedStackIds(counts: MapEntries): Buffer {
-  const keyWords = uint32Words(counts.keys);
-  const stride = SAMPLE_KEY_SIZE / 4;
-  const ids = new Uint32Array(counts.count * 2);
-  let n = 0;
-  for (let i = 0; i < counts.count; i++) {
-    // struct sample_key: pid, user_stack_id, kernel_stack_id (NO_STACK is 0xffffffff unsigned).
-    const user = keyWords[i * stride + 1];
-    const kernel = keyWords[i * stride + 2];
-    if (user !== NO_STACK_U32) ids[n++] = user;
-    if (kernel !== NO_STACK_U32) ids[n++] = kernel;
-  }
-  return Buffer.from(ids.buffer, 0, n * 4);
 }
