@@ -6,9 +6,12 @@
 # the cost per sample, and the difference between the two perf modes is the
 # callchain walk. perf itself runs on another CPU.
 #
-# usage: bash bench/cpu/sampling-cost.sh   (as root; ROUNDS=15 FREQUENCY=10000 WORK_ROUNDS=3000 to override)
+# usage: bash bench/cpu/sampling-cost.sh   (as root; ROUNDS=15 FREQUENCY=10000 WORK_ROUNDS=3000 SKIP_SETUP=1 to override)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+
+# scripts/setup.sh installs perf (linux-perf) on a fresh machine.
+[[ ${SKIP_SETUP:-0} == 1 ]] || bash scripts/setup.sh >/dev/null
 
 ROUNDS=${ROUNDS:-15}
 FREQUENCY=${FREQUENCY:-10000}
@@ -18,20 +21,20 @@ WORK_CPU=$(( $(nproc) - 1 ))
 WORK=$(mktemp -d /tmp/ebpf-sampling-cost.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 
-gcc -O2 -fno-omit-frame-pointer -o "$WORK/fixed_work" bench/cpu/fixed_work.c
+cc -O2 -Wall -Werror -fno-omit-frame-pointer -o "$WORK/fixed_work" bench/cpu/fixed_work.c
+work_command=(taskset -c "$WORK_CPU" "$WORK/fixed_work" "$WORK_ROUNDS")
 
-run_work() { taskset -c "$WORK_CPU" "$WORK/fixed_work" "$WORK_ROUNDS"; }
 # Prints "seconds samples" for the work under perf record with the given extra flags.
 run_under_perf() {
   local seconds samples
-  seconds=$(taskset -c 0 perf record -q -F "$FREQUENCY" "$@" -o "$WORK/perf.data" -- taskset -c "$WORK_CPU" "$WORK/fixed_work" "$WORK_ROUNDS" 2>/dev/null)
+  seconds=$(taskset -c 0 perf record -q -F "$FREQUENCY" "$@" -o "$WORK/perf.data" -- "${work_command[@]}" 2>/dev/null)
   samples=$(perf report -i "$WORK/perf.data" --stats 2>/dev/null | awk '/SAMPLE events:/ { print $3; exit }')
   echo "$seconds $samples"
 }
 
 results=$WORK/results
 for round in $(seq "$ROUNDS"); do
-  bare=$(run_work)
+  bare=$("${work_command[@]}")
   read -r plain plain_samples < <(run_under_perf)
   read -r callchain callchain_samples < <(run_under_perf -g)
   echo "round $round: bare ${bare} s; perf record ${plain} s, ${plain_samples} samples; perf record -g ${callchain} s, ${callchain_samples} samples"
