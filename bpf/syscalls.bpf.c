@@ -20,6 +20,7 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
+#include "latency_histogram.h"
 #include "syscalls.h"
 #include "cgroup_filter.h"
 
@@ -79,7 +80,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, MAX_HISTOGRAMS);
 	__type(key, struct syscall_key);
-	__type(value, struct syscall_histogram);
+	__type(value, struct latency_histogram);
 } histograms SEC(".maps");
 
 /*
@@ -114,7 +115,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct syscall_histogram);
+	__type(value, struct latency_histogram);
 } empty_histogram SEC(".maps");
 
 struct {
@@ -223,38 +224,9 @@ int BPF_PROG(syscall_switch, bool preempt, struct task_struct *prev, struct task
 	return 0;
 }
 
-static __always_inline __u32 log2_u64(__u64 v)
+static __always_inline struct latency_histogram *histogram_of(const struct syscall_key *key)
 {
-	__u32 r = 0;
-
-	if (v >> 32) { v >>= 32; r += 32; }
-	if (v >> 16) { v >>= 16; r += 16; }
-	if (v >> 8) { v >>= 8; r += 8; }
-	if (v >> 4) { v >>= 4; r += 4; }
-	if (v >> 2) { v >>= 2; r += 2; }
-	if (v >> 1) r += 1;
-	return r;
-}
-
-/* The histogram slot whose upper bound (inclusive, as Prometheus' `le`) is the first >= ns. */
-static __always_inline __u32 histogram_slot(__u64 ns)
-{
-	__u64 below;
-	__u32 octave, sub;
-
-	if (ns <= (1ULL << HISTOGRAM_MIN_SHIFT))
-		return 0;
-	below = ns - 1; /* bounds are inclusive: 2^k + j * 2^(k-2) belongs to the slot it ends */
-	if (below >= (1ULL << HISTOGRAM_MAX_SHIFT))
-		return HISTOGRAM_SLOTS - 1;
-	octave = log2_u64(below);
-	sub = (below >> (octave - SUB_BUCKET_BITS)) & (SUB_BUCKETS - 1);
-	return 1 + (octave - HISTOGRAM_MIN_SHIFT) * SUB_BUCKETS + sub;
-}
-
-static __always_inline struct syscall_histogram *histogram_of(const struct syscall_key *key)
-{
-	struct syscall_histogram *histogram = bpf_map_lookup_elem(&histograms, key);
+	struct latency_histogram *histogram = bpf_map_lookup_elem(&histograms, key);
 	__u32 zero = 0;
 
 	if (histogram)
@@ -268,7 +240,7 @@ static __always_inline struct syscall_histogram *histogram_of(const struct sysca
 }
 
 /* The histogram of `key` in this CPU's recent series, or 0 when another series holds its syscall's slot. */
-static __always_inline struct syscall_histogram *recent_histogram(__u32 bank, const struct syscall_key *key)
+static __always_inline struct latency_histogram *recent_histogram(__u32 bank, const struct syscall_key *key)
 {
 	struct recent_series *recent;
 	__u32 nr = key->nr;
@@ -320,13 +292,13 @@ static __always_inline void count_error(const struct syscall_key *call, long ret
 SEC("raw_tp/sys_exit")
 int BPF_PROG(syscall_exit, struct pt_regs *regs, long ret)
 {
-	struct syscall_histogram *histogram;
+	struct latency_histogram *histogram;
 	struct syscalls_config *settings;
 	struct syscall_start *slot;
 	struct syscall_key key = {};
 	struct task_struct *task;
 	__u64 now = bpf_ktime_get_ns(), ns;
-	__u32 zero = 0, index;
+	__u32 zero = 0;
 
 	slot = bpf_map_lookup_elem(&in_syscall, &zero);
 	settings = bpf_map_lookup_elem(&receiver_settings, &zero);
@@ -356,13 +328,8 @@ int BPF_PROG(syscall_exit, struct pt_regs *regs, long ret)
 		count_loss(LOSS_HISTOGRAMS_FULL);
 		return 0;
 	}
-	index = histogram_slot(ns);
-	barrier_var(index); /* check the register that indexes, not a copy the compiler derived */
-	if (index >= HISTOGRAM_SLOTS)
-		return 0; /* cannot happen; tells the verifier the index is in bounds */
-	/* Plain adds: this CPU's value, and with preemption off no other thread runs this meanwhile. */
-	histogram->slots[index]++;
-	histogram->sum_ns += ns;
+	/* This CPU's value, and with preemption off no other thread runs this meanwhile. */
+	histogram_record(histogram, ns);
 
 	if (ret < 0 && ret >= -MAX_ERRNO)
 		count_error(&key, ret);

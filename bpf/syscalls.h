@@ -4,17 +4,7 @@
 
 #define SYSCALLS_COMM_LEN 16
 
-/*
- * Latency histogram, in nanoseconds: slot 0 holds durations up to 2^10 ns
- * (about 1 µs); then every power of two up to 2^34 ns (about 17 s) is split
- * into SUB_BUCKETS equal slots, so a quantile is off by at most a quarter of
- * its octave; the last slot holds longer durations (+Inf).
- */
-#define HISTOGRAM_MIN_SHIFT 10
-#define HISTOGRAM_MAX_SHIFT 34
-#define SUB_BUCKET_BITS 2
-#define SUB_BUCKETS (1 << SUB_BUCKET_BITS)
-#define HISTOGRAM_SLOTS (2 + (HISTOGRAM_MAX_SHIFT - HISTOGRAM_MIN_SHIFT) * SUB_BUCKETS)
+/* Durations go into struct latency_histogram (latency_histogram.h). */
 
 /* Distinct (syscall, aggregate labels) series per interval, and (series, errno) pairs. */
 #define MAX_HISTOGRAMS 16384
@@ -62,11 +52,6 @@ struct syscall_key {
 	__u32 nr;
 };
 
-struct syscall_histogram {
-	__u64 slots[HISTOGRAM_SLOTS];
-	__u64 sum_ns;
-};
-
 /*
  * recent_series_0/1 (per CPU, by syscall nr): the first series a syscall
  * exits with on this CPU since the bank was drained, so that the common
@@ -75,7 +60,7 @@ struct syscall_histogram {
 struct recent_series {
 	struct syscall_key key;
 	__u64 used; /* 0: empty, key not set */
-	struct syscall_histogram histogram;
+	struct latency_histogram histogram;
 };
 
 /* errors: failed calls of one series by errno */

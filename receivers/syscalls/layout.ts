@@ -1,22 +1,16 @@
 /** Map layouts from bpf/syscalls.h, checked against the loaded object at start. */
 import type { BpfObject } from '../../native/index.js';
+import { HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
 
 export const COMM_LEN = 16;
 
-export const HISTOGRAM_MIN_SHIFT = 10;
-export const HISTOGRAM_MAX_SHIFT = 34;
-export const SUB_BUCKET_BITS = 2;
-export const SUB_BUCKETS = 1 << SUB_BUCKET_BITS;
-export const HISTOGRAM_SLOTS = 2 + (HISTOGRAM_MAX_SHIFT - HISTOGRAM_MIN_SHIFT) * SUB_BUCKETS;
-/** struct syscall_histogram: the slots, then sum_ns. */
-export const HISTOGRAM_VALUE_SIZE = (HISTOGRAM_SLOTS + 1) * 8;
 
 /** struct syscall_key: cgroup_id u64, pid, tid, uid, nr u32. */
 export const SYSCALL_KEY_SIZE = 24;
 /** struct error_key: a syscall_key, then errno u32 and padding. */
 export const ERROR_KEY_SIZE = SYSCALL_KEY_SIZE + 8;
 
-/** struct recent_series: a syscall_key, used u64, then a struct syscall_histogram. */
+/** struct recent_series: a syscall_key, used u64, then a struct latency_histogram. */
 export const RECENT_USED_OFFSET = SYSCALL_KEY_SIZE;
 export const RECENT_HISTOGRAM_OFFSET = SYSCALL_KEY_SIZE + 8;
 export const RECENT_SERIES_SIZE = RECENT_HISTOGRAM_OFFSET + HISTOGRAM_VALUE_SIZE;

@@ -13,14 +13,13 @@ import { PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
 import { CgroupPaths, cgroupId } from '../../collector/cgroups.js';
 import type { SyscallsConfig } from './config.js';
 import { errnoName } from './errno-names.js';
-import { HistogramSeries } from './histogram.js';
+import { HistogramSeries, HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
 import {
   AGGREGATE,
   checkLayout,
   COMM_LEN,
   ERROR_KEY_SIZE,
   FILTER,
-  HISTOGRAM_VALUE_SIZE,
   LOSS_REASONS,
   RECENT_HISTOGRAM_OFFSET,
   RECENT_SERIES_MAPS,

@@ -1,10 +1,17 @@
 /**
- * The kernel's latency histogram (bpf/syscalls.h) as Prometheus buckets:
- * slot upper bounds in seconds, and series summed across CPUs and across
- * kernel keys that end up with the same labels.
+ * The kernel's latency histogram (bpf/latency_histogram.h) as Prometheus
+ * buckets: slot upper bounds in seconds, and series summed across CPUs and
+ * across kernel keys that end up with the same labels.
  */
 import { attributesKey, type Attributes, type HistogramPoint } from '../../collector/data/metrics.js';
-import { HISTOGRAM_MIN_SHIFT, HISTOGRAM_SLOTS, HISTOGRAM_VALUE_SIZE, SUB_BUCKET_BITS, SUB_BUCKETS } from './layout.js';
+
+export const HISTOGRAM_MIN_SHIFT = 10;
+export const HISTOGRAM_MAX_SHIFT = 34;
+export const SUB_BUCKET_BITS = 2;
+export const SUB_BUCKETS = 1 << SUB_BUCKET_BITS;
+export const HISTOGRAM_SLOTS = 2 + (HISTOGRAM_MAX_SHIFT - HISTOGRAM_MIN_SHIFT) * SUB_BUCKETS;
+/** struct latency_histogram: the slots, then sum_ns. */
+export const HISTOGRAM_VALUE_SIZE = (HISTOGRAM_SLOTS + 1) * 8;
 
 /** Upper bound in nanoseconds of each slot but the last (+Inf): 2^10, then 2^k + j * 2^(k-2) for j = 1..4. */
 function slotUpperBoundNs(slot: number): number {
@@ -21,7 +28,7 @@ export const BOUNDARIES_SECONDS: readonly number[] = Array.from({ length: HISTOG
 export class HistogramSeries {
   private readonly series = new Map<string, { attributes: Attributes; slots: number[]; sumNs: number }>();
 
-  /** Adds the per-CPU struct syscall_histogram values of one map entry, starting at `offset` in `values`. */
+  /** Adds the struct latency_histogram values (one per CPU for per-CPU maps; cpus 1 otherwise) of one map entry, starting at `offset` in `values`. */
   add(attributes: Attributes, values: Buffer, offset: number, cpus: number): void {
     const key = attributesKey(attributes);
     let entry = this.series.get(key);
