@@ -1,0 +1,473 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * TCP connect latency, failed connects by errno, retransmits and resets
+ * received, by destination, from tracepoints only.
+ *
+ * inet_sock_set_state CLOSE -> SYN_SENT runs inside connect() in the
+ * connecting thread: its cgroup, pid and comm go into the socket's storage
+ * with the start time, so that SYN_SENT -> ESTABLISHED (in softirq) and
+ * SYN_SENT -> CLOSE (sk_err says why) are attributed to the connecting
+ * process, not to whatever the softirq interrupted. Socket storage is freed
+ * with the socket, so connects that never finish cannot pile up.
+ *
+ * A connect() that fails before any SYN (no route, no local port) never
+ * reaches SYN_SENT: sys_enter_connect keeps the destination in the thread's
+ * storage and sys_exit_connect counts the returned errno, unless the thread's
+ * socket went SYN_SENT meanwhile (then the state machine owns the outcome, so
+ * a blocking connect's ECONNREFUSED is not counted twice).
+ *
+ * Retransmits and resets happen in softirq: they are attributed through the
+ * socket's storage when we saw it connect, else to the socket's cgroup.
+ * Everything is aggregated in per-CPU maps that user space drains.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "latency_histogram.h"
+#include "tcp.h"
+#include "cgroup_filter.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+/* errnos of connect() that are no failure, or say nothing of the destination (include/uapi/asm-generic/errno*.h). */
+#define EINTR 4
+#define EBADF 9
+#define EAGAIN 11
+#define ENOTSOCK 88
+#define EALREADY 114
+#define EINPROGRESS 115
+#define EISCONN 106
+/* 512 and up are the kernel's internal restart codes: the call is interrupted, not failed. */
+#define ERESTARTSYS 512
+
+/* The connecting process, kept in the socket's storage. */
+struct connection {
+	__u64 start_ns; /* at SYN_SENT; 0 once the connect finished */
+	__u64 cgroup_id;
+	__u32 pid;
+	char comm[TCP_COMM_LEN];
+};
+
+/* The connect() a thread is in, kept in the thread's storage. */
+struct connect_call {
+	__u8 daddr[16];
+	__u64 sk;      /* the socket that went SYN_SENT during the call, 0 if none did */
+	__u32 fd;
+	__u16 family;  /* 0: not in a connect() we track */
+};
+
+/* syscalls:sys_enter_connect and sys_exit_connect records (their format files). */
+struct connect_enter {
+	__u64 common;
+	__s32 nr;
+	__u32 padding;
+	__u64 fd;
+	__u64 uservaddr;
+	__u64 addrlen;
+};
+
+struct connect_exit {
+	__u64 common;
+	__s32 nr;
+	__u32 padding;
+	__s64 ret;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tcp_config);
+} receiver_settings SEC(".maps");
+
+/* Filters: present keys are the pids (tgids), comms and cgroup ids to record. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FILTER_PIDS);
+	__type(key, __u32);
+	__type(value, __u8);
+} filter_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FILTER_COMMS);
+	__type(key, char[TCP_COMM_LEN]);
+	__type(value, __u8);
+} filter_comms SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_FILTER_CGROUPS);
+	__type(key, __u64);
+	__type(value, __u8);
+} filter_cgroups SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct connection);
+} connections SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct connect_call);
+} connect_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_DURATION_SERIES);
+	__type(key, struct tcp_series_key);
+	__type(value, struct latency_histogram);
+} durations SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_COUNT_SERIES);
+	__type(key, struct tcp_count_key);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+/* An all-zero histogram to insert new series from: it is too large for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct latency_histogram);
+} empty_histogram SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LOSS_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} losses SEC(".maps");
+
+static __always_inline void count_loss(__u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&losses, &reason);
+
+	if (n)
+		(*n)++;
+}
+
+static __always_inline struct tcp_config *settings(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&receiver_settings, &zero);
+}
+
+/* The current thread passes every filter that is on; only called in the connecting thread's context. */
+static __always_inline bool selected(__u32 filters)
+{
+	if (filters & FILTER_PIDS) {
+		__u32 pid = bpf_get_current_pid_tgid() >> 32;
+
+		if (!bpf_map_lookup_elem(&filter_pids, &pid))
+			return false;
+	}
+	if (filters & FILTER_COMMS) {
+		char comm[TCP_COMM_LEN] = {};
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!bpf_map_lookup_elem(&filter_comms, comm))
+			return false;
+	}
+	if ((filters & FILTER_CGROUPS) && !cgroup_selected(&filter_cgroups))
+		return false;
+	return true;
+}
+
+/* The current thread's cgroup, pid and comm. */
+static __always_inline void current_owner(struct connection *owner)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+
+	owner->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
+	owner->pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_get_current_comm(owner->comm, sizeof(owner->comm));
+}
+
+/* The series of `owner` (the fields aggregated by) to the socket's destination. */
+static __always_inline void series_key(struct tcp_series_key *key, const struct connection *owner, __u32 aggregate)
+{
+	if (aggregate & AGGREGATE_CGROUP)
+		key->cgroup_id = owner->cgroup_id;
+	if (aggregate & AGGREGATE_PID)
+		key->pid = owner->pid;
+	if (aggregate & AGGREGATE_COMM)
+		__builtin_memcpy(key->comm, owner->comm, sizeof(key->comm));
+}
+
+static __always_inline void set_destination(struct tcp_series_key *key, const struct sock *sk)
+{
+	key->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (key->family == AF_INET)
+		BPF_CORE_READ_INTO((__u32 *)key->daddr, sk, __sk_common.skc_daddr);
+	else
+		BPF_CORE_READ_INTO((struct in6_addr *)key->daddr, sk, __sk_common.skc_v6_daddr);
+}
+
+static __always_inline void add_count(struct tcp_count_key *key)
+{
+	__u64 one = 1, *count;
+
+	count = bpf_map_lookup_elem(&counts, key);
+	if (count) {
+		(*count)++;
+		return;
+	}
+	/* BPF_NOEXIST: an insert racing on another CPU wins and we add to its entry. */
+	if (bpf_map_update_elem(&counts, key, &one, BPF_NOEXIST) == 0)
+		return;
+	count = bpf_map_lookup_elem(&counts, key);
+	if (count)
+		(*count)++;
+	else
+		count_loss(LOSS_COUNTS_FULL);
+}
+
+static __always_inline void add_duration(const struct tcp_series_key *key, __u64 ns)
+{
+	struct latency_histogram *histogram = bpf_map_lookup_elem(&durations, key);
+	__u32 zero = 0;
+
+	if (!histogram) {
+		histogram = bpf_map_lookup_elem(&empty_histogram, &zero);
+		if (!histogram)
+			return;
+		bpf_map_update_elem(&durations, key, histogram, BPF_NOEXIST);
+		histogram = bpf_map_lookup_elem(&durations, key);
+	}
+	if (!histogram) {
+		count_loss(LOSS_DURATIONS_FULL);
+		return;
+	}
+	/* This CPU's value, in a tracepoint: nothing else adds to it meanwhile. */
+	histogram_record(histogram, ns);
+}
+
+/* In connect(), in the connecting thread: who connects, and since when. */
+static __always_inline void connect_started(const struct sock *sk, struct tcp_config *config)
+{
+	struct connection *connection;
+	struct connect_call *call;
+
+	if (config->filters && !selected(config->filters))
+		return;
+	connection = bpf_sk_storage_get(&connections, (void *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!connection) {
+		count_loss(LOSS_NO_SOCKET_STORAGE);
+		return;
+	}
+	current_owner(connection);
+	connection->start_ns = bpf_ktime_get_ns();
+	call = bpf_task_storage_get(&connect_calls, bpf_get_current_task_btf(), 0, 0);
+	if (call && call->family)
+		call->sk = (__u64)sk;
+}
+
+static __always_inline void connect_finished(const struct sock *sk, struct connection *connection, struct tcp_config *config)
+{
+	struct tcp_series_key key = {};
+	__u64 ns = bpf_ktime_get_ns() - connection->start_ns;
+
+	connection->start_ns = 0;
+	series_key(&key, connection, config->aggregate);
+	set_destination(&key, sk);
+	add_duration(&key, ns);
+}
+
+static __always_inline void connect_failed(const struct sock *sk, struct connection *connection, struct tcp_config *config)
+{
+	struct tcp_count_key key = { .kind = COUNT_CONNECT_FAILURE };
+	struct connect_call *call;
+
+	connection->start_ns = 0;
+	key.error = BPF_CORE_READ(sk, sk_err);
+	if (!key.error) {
+		/*
+		 * No error on the socket: connect() gave up after SYN_SENT (e.g. no
+		 * free local port) and its return value says why, or the socket was
+		 * closed while connecting, which is no failure of the destination.
+		 */
+		call = bpf_task_storage_get(&connect_calls, bpf_get_current_task_btf(), 0, 0);
+		if (call && call->sk == (__u64)sk)
+			call->sk = 0;
+		return;
+	}
+	series_key(&key.series, connection, config->aggregate);
+	set_destination(&key.series, sk);
+	add_count(&key);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(tcp_state_change, const struct sock *sk, int oldstate, int newstate)
+{
+	struct connection *connection;
+	struct tcp_config *config;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	config = settings();
+	if (!config)
+		return 0;
+	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
+		connect_started(sk, config);
+		return 0;
+	}
+	if (oldstate != TCP_SYN_SENT)
+		return 0;
+	connection = bpf_sk_storage_get(&connections, (void *)sk, 0, 0);
+	if (!connection || !connection->start_ns)
+		return 0; /* filtered out, or connecting since before we attached */
+	if (newstate == TCP_ESTABLISHED)
+		connect_finished(sk, connection, config);
+	else if (newstate == TCP_CLOSE)
+		connect_failed(sk, connection, config);
+	return 0;
+}
+
+/* Counts a softirq event of the socket: for the process that connected it, or else for the socket's cgroup. */
+static __always_inline void count_socket_event(const struct sock *sk, __u32 kind)
+{
+	struct tcp_count_key key = { .kind = kind };
+	struct connection *connection;
+	struct tcp_config *config = settings();
+
+	if (!config)
+		return;
+	connection = bpf_sk_storage_get(&connections, (void *)sk, 0, 0);
+	if (connection)
+		series_key(&key.series, connection, config->aggregate);
+	else if (config->filters)
+		return; /* not connected by a selected process */
+	else if (config->aggregate & AGGREGATE_CGROUP)
+		key.series.cgroup_id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	set_destination(&key.series, sk);
+	add_count(&key);
+}
+
+SEC("tp_btf/tcp_retransmit_skb")
+int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
+{
+	if (err == 0) /* an error: nothing was sent again */
+		count_socket_event(sk, COUNT_RETRANSMIT);
+	return 0;
+}
+
+SEC("tp_btf/tcp_receive_reset")
+int BPF_PROG(tcp_reset_received, struct sock *sk)
+{
+	count_socket_event(sk, COUNT_RESET_RECEIVED);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int connect_enter(struct connect_enter *ctx)
+{
+	struct connect_call *call;
+	struct tcp_config *config = settings();
+	struct sockaddr_in6 address = {};
+
+	if (!config || (config->filters && !selected(config->filters)))
+		return 0;
+	if (bpf_probe_read_user(&address.sin6_family, sizeof(address.sin6_family), (void *)ctx->uservaddr))
+		return 0;
+	if (address.sin6_family != AF_INET && address.sin6_family != AF_INET6)
+		return 0; /* AF_UNIX and the rest; AF_UNSPEC disconnects */
+	call = bpf_task_storage_get(&connect_calls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!call) {
+		count_loss(LOSS_NO_TASK_STORAGE);
+		return 0;
+	}
+	if (address.sin6_family == AF_INET) {
+		struct sockaddr_in *address4 = (void *)&address;
+
+		if (bpf_probe_read_user(address4, sizeof(*address4), (void *)ctx->uservaddr))
+			return 0;
+		__builtin_memset(call->daddr, 0, sizeof(call->daddr));
+		__builtin_memcpy(call->daddr, &address4->sin_addr, 4);
+	} else {
+		if (bpf_probe_read_user(&address, sizeof(address), (void *)ctx->uservaddr))
+			return 0;
+		__builtin_memcpy(call->daddr, &address.sin6_addr, sizeof(call->daddr));
+	}
+	call->sk = 0;
+	call->fd = ctx->fd;
+	call->family = address.sin6_family;
+	return 0;
+}
+
+/* The socket at `fd` of the current process is TCP (connect() returned before saying whether it was a socket at all). */
+static __always_inline bool tcp_socket_at(__u32 fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct file **fds, *file;
+	struct socket *socket;
+	struct sock *sk;
+
+	if (fd >= BPF_CORE_READ(task, files, fdt, max_fds))
+		return false;
+	fds = BPF_CORE_READ(task, files, fdt, fd);
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return false;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return false;
+	socket = BPF_CORE_READ(file, private_data);
+	sk = BPF_CORE_READ(socket, sk);
+	return sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP && BPF_CORE_READ(sk, sk_type) == SOCK_STREAM;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int connect_exit(struct connect_exit *ctx)
+{
+	struct tcp_count_key key = { .kind = COUNT_CONNECT_FAILURE };
+	struct connection owner = {};
+	struct connect_call *call;
+	struct tcp_config *config;
+	long error = -ctx->ret;
+
+	call = bpf_task_storage_get(&connect_calls, bpf_get_current_task_btf(), 0, 0);
+	if (!call || !call->family)
+		return 0;
+	key.series.family = call->family;
+	call->family = 0;
+	if (call->sk)
+		return 0; /* the socket went SYN_SENT: the state machine counts how it ends */
+	if (error <= 0 || error >= ERESTARTSYS)
+		return 0;
+	switch (error) {
+	case EINPROGRESS:
+	case EALREADY:
+	case EAGAIN:
+	case EISCONN:
+	case EINTR:
+	case EBADF:
+	case ENOTSOCK:
+		return 0;
+	}
+	config = settings();
+	if (!config)
+		return 0;
+	if (!tcp_socket_at(call->fd))
+		return 0;
+	__builtin_memcpy(key.series.daddr, call->daddr, sizeof(key.series.daddr));
+	key.error = error;
+	current_owner(&owner);
+	series_key(&key.series, &owner, config->aggregate);
+	add_count(&key);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";
