@@ -4,6 +4,7 @@ import { cpuReceiverFactory } from '../receivers/cpu/factory.js';
 import { ebpfReceiverFactory } from '../receivers/ebpf/factory.js';
 import { processReceiverFactory } from '../receivers/process/factory.js';
 import { syscallsReceiverFactory } from '../receivers/syscalls/factory.js';
+import { tcpReceiverFactory } from '../receivers/tcp/factory.js';
 import { otlpGrpcExporterFactory } from '../exporters/otlp/factory.js';
 import { otlpHttpExporterFactory } from '../exporters/otlphttp/factory.js';
 import { pprofExporterFactory } from '../exporters/pprof/factory.js';
@@ -17,6 +18,7 @@ export const FACTORIES: Factory[] = [
   processReceiverFactory,
   cpuReceiverFactory,
   syscallsReceiverFactory,
+  tcpReceiverFactory,
   ebpfReceiverFactory,
   symbolizerProcessorFactory,
   labelsProcessorFactory,
