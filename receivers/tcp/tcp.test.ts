@@ -1,0 +1,247 @@
+/**
+ * The tcp receiver against real connects: clients run in a network namespace
+ * this file makes (only `lo`, SYNs to one port dropped by nft, one SYN retry),
+ * and the receiver records only their pids, so other traffic on the machine
+ * cannot change the exact counts.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import type { Attributes } from '../../collector/data/metrics.js';
+import { SelfTelemetry } from '../../collector/telemetry.js';
+import { MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
+import { tcpReceiverFactory } from './factory.js';
+import { OTHER_DESTINATIONS } from './receiver.js';
+
+const NETNS = `tcp-test-${process.pid}`;
+/** Nothing listens here in the namespace: connects are refused. */
+const CLOSED_PORT = 1;
+/** SYNs to this port are dropped in the namespace: connects time out. */
+const DROPPED_PORT = 9;
+/** Addresses without a route in the namespace (it has only `lo`): connect() fails before any SYN. */
+const UNROUTED_V4 = ['10.1.2.1', '10.1.2.2', '10.1.2.3'];
+const UNROUTED_V6 = '2001:db8::1';
+const PYTHON = '/usr/bin/python3';
+
+function run(command: string, args: string[]): void {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  assert.equal(result.status, 0, `${command} ${args.join(' ')} failed: ${result.stderr}${result.error ?? ''}`);
+}
+
+before(() => {
+  run('ip', ['netns', 'add', NETNS]);
+  run('ip', ['-n', NETNS, 'link', 'set', 'lo', 'up']);
+  // One retry: SYN, a retransmit after 1 s, ETIMEDOUT 2 s later.
+  run('ip', ['netns', 'exec', NETNS, 'sysctl', '-q', '-w', 'net.ipv4.tcp_syn_retries=1']);
+  run('ip', ['netns', 'exec', NETNS, 'nft', `add table inet drop_syns; add chain inet drop_syns input { type filter hook input priority 0; }; add rule inet drop_syns input tcp dport ${DROPPED_PORT} drop`]);
+});
+
+after(() => {
+  spawnSync('ip', ['netns', 'del', NETNS]);
+});
+
+/**
+ * Python in the namespace: prints "ready", waits for go(), then makes `count`
+ * blocking connects to host:port (to a listener of its own with `listen`) and
+ * reports how each ended, by errno name or "ok".
+ */
+const CLIENT = `
+import errno, json, socket, sys
+host, port, count, listen = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "listen"
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+listener = None
+if listen:
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.bind((host, 0))
+    listener.listen(128)
+    port = listener.getsockname()[1]
+print("ready", flush=True)
+sys.stdin.read(1)
+outcomes = {}
+for _ in range(count):
+    client = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        client.connect((host, port))
+        outcome = "ok"
+        if listener:
+            listener.accept()[0].close()
+    except OSError as error:
+        outcome = errno.errorcode[error.errno]
+    client.close()
+    outcomes[outcome] = outcomes.get(outcome, 0) + 1
+print(json.dumps(outcomes), flush=True)
+`;
+
+interface Client {
+  pid: number;
+  comm: string;
+  /** Lets it connect; resolves with its outcomes once it exited. */
+  go: () => Promise<Record<string, number>>;
+}
+
+async function startClient(host: string, port: number | 'listen', count: number): Promise<Client> {
+  const args = ['netns', 'exec', NETNS, PYTHON, '-c', CLIENT, host, String(port === 'listen' ? 0 : port), String(count), port === 'listen' ? 'listen' : '-'];
+  // `ip netns exec` execs the command in place: the pid is python's.
+  const child = spawn('ip', args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.on('data', () => output.includes('ready\n') && resolve());
+    child.once('exit', (code) => reject(new Error(`client exited with ${code} before it was ready`)));
+  });
+  return {
+    pid: child.pid!,
+    comm: readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim(),
+    go: async () => {
+      child.stdin!.end('g');
+      assert.equal(await exited, 0, `client ${host} ${port} failed`);
+      return JSON.parse(output.split('\n')[1]) as Record<string, number>;
+    },
+  };
+}
+
+function create(config: Record<string, unknown>, sink = new MetricsSink(), settings = testSettings('receiver', 'tcp')) {
+  const parsed = tcpReceiverFactory.configSchema.parse({ collection_interval: '200ms', ...config });
+  return tcpReceiverFactory.create(settings, parsed, { metrics: sink });
+}
+
+/** Starts the receiver for the clients' pids, lets them connect, and returns their outcomes once everything is read. */
+async function record(clients: Client[], config: Record<string, unknown>, sink: MetricsSink, settings = testSettings('receiver', 'tcp')) {
+  const receiver = create({ pids: clients.map((client) => client.pid), ...config }, sink, settings);
+  await receiver.start(testHost());
+  try {
+    // Blocking connects return after the state change that ends them: once the clients exit, the maps hold every event.
+    return await Promise.all(clients.map((client) => client.go()));
+  } finally {
+    await receiver.shutdown(); // flushes the last interval
+  }
+}
+
+function histogramCount(sink: MetricsSink, attributes: Record<string, string>): number {
+  let count = 0;
+  for (const batch of sink.batches)
+    for (const metric of batch.metrics)
+      if (metric.name === 'ebpf_network_connect_duration_seconds' && metric.type === 'histogram')
+        for (const point of metric.points) if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) count += point.count;
+  return count;
+}
+
+function allAttributes(sink: MetricsSink): Attributes[] {
+  return sink.batches.flatMap((batch) => batch.metrics.flatMap((metric): Attributes[] => metric.points.map((point) => point.attributes)));
+}
+
+const failures = (sink: MetricsSink, attributes: Record<string, string>) => sink.total('ebpf_network_connect_failures_total', attributes);
+
+testLifecycle(() => create({}));
+
+test('bad config values are errors that name their path', () => {
+  const issues = (config: unknown) => {
+    const result = tcpReceiverFactory.configSchema.safeParse(config);
+    assert.equal(result.success, false, `${JSON.stringify(config)} was accepted`);
+    return result.error!.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+  };
+  assert.match(issues({ max_dests: 10 }).join('\n'), /Unrecognized key\(s\) in object: 'max_dests'/);
+  assert.deepEqual(issues({ aggregate_by: ['cgroup', 'tid'] }), ["aggregate_by.1: Invalid enum value. Expected 'cgroup' | 'pid' | 'comm', received 'tid'"]);
+  assert.deepEqual(issues({ aggregate_by: ['comm', 'comm'] }), ['aggregate_by.1: "comm" is listed twice']);
+  assert.deepEqual(issues({ max_destinations: 0 }), ['max_destinations: Number must be greater than or equal to 1']);
+  assert.deepEqual(issues({ comms: ['a-command-name-of-20b'] }), ['comms.0: a command name has at most 15 bytes: the kernel truncates longer names']);
+  assert.deepEqual(issues({ pids: [1, 1] }), ['pids.1: 1 is listed twice']);
+  assert.deepEqual(issues({ cgroups: ['system.slice'] }), ['cgroups.0: expected a cgroup v2 path starting with "/", e.g. "/system.slice"']);
+  assert.deepEqual(issues({ collection_interval: 10 }), ['collection_interval: expected a duration such as "10s" or "500ms", got number 10']);
+});
+
+test('a missing cgroup in the filter fails start with its path', async () => {
+  const receiver = create({ cgroups: ['/no-such-cgroup-ebpf-collector-tcp'] });
+  await assert.rejects(receiver.start(testHost()), /cgroup "\/no-such-cgroup-ebpf-collector-tcp" not found/);
+  await receiver.shutdown();
+});
+
+test('N connects to listeners on 127.0.0.1 and ::1 add exactly N to the duration count of each, with pid and comm when aggregated by', async () => {
+  const connects = 40;
+  const sink = new MetricsSink();
+  const clients = [await startClient('127.0.0.1', 'listen', connects), await startClient('::1', 'listen', connects)];
+  const outcomes = await record(clients, { aggregate_by: ['cgroup', 'pid', 'comm'] }, sink);
+  assert.deepEqual(outcomes, [{ ok: connects }, { ok: connects }]);
+
+  for (const [client, dst_ip] of [[clients[0], '127.0.0.1'], [clients[1], '::1']] as const) {
+    assert.equal(histogramCount(sink, { dst_ip }), connects, `connects to ${dst_ip}`);
+    assert.equal(histogramCount(sink, { dst_ip, pid: String(client.pid), comm: client.comm }), connects, `connects to ${dst_ip} labelled with the client`);
+  }
+  assert.equal(failures(sink, {}), 0);
+  for (const metric of sink.batches.flatMap((batch) => batch.metrics))
+    if (metric.name === 'ebpf_network_connect_duration_seconds' && metric.type === 'histogram')
+      for (const point of metric.points) assert.ok(point.sum > 0 && point.sum < point.count * 0.5, `loopback connects took ${point.sum} s for ${point.count}`);
+  for (const attributes of allAttributes(sink)) assert.deepEqual(Object.keys(attributes).sort(), ['comm', 'container', 'dst_ip', 'namespace', 'pid', 'pod']);
+});
+
+test('M refused connects are M ECONNREFUSED failures and M resets received, counted once, only for the filtered pids', async () => {
+  const refused = 25;
+  const sink = new MetricsSink();
+  const clients = [await startClient('127.0.0.1', CLOSED_PORT, refused), await startClient('::1', CLOSED_PORT, refused)];
+  const unwatched = await startClient('127.0.0.1', CLOSED_PORT, 10);
+  const [outcomes] = await Promise.all([record(clients, {}, sink), unwatched.go()]);
+  assert.deepEqual(outcomes, [{ ECONNREFUSED: refused }, { ECONNREFUSED: refused }]);
+
+  for (const dst_ip of ['127.0.0.1', '::1']) {
+    assert.equal(failures(sink, { dst_ip, error: 'ECONNREFUSED' }), refused, `refused connects to ${dst_ip}`);
+    assert.equal(sink.total('ebpf_network_tcp_resets_received_total', { dst_ip }), refused, `resets from ${dst_ip}`);
+    assert.equal(histogramCount(sink, { dst_ip }), 0);
+  }
+  assert.equal(failures(sink, {}), 2 * refused, 'no other failure');
+  for (const attributes of allAttributes(sink)) assert.ok(!('pid' in attributes) && !('comm' in attributes), `pid and comm are not labels by default: ${JSON.stringify(attributes)}`);
+});
+
+/** The namespace's own count of retransmitted segments (Tcp: RetransSegs in /proc/net/snmp), which only this file's clients add to. */
+function retransmittedSegments(): number {
+  const snmp = spawnSync('ip', ['netns', 'exec', NETNS, 'cat', '/proc/net/snmp'], { encoding: 'utf8' }).stdout;
+  const [names, values] = snmp.split('\n').filter((line) => line.startsWith('Tcp:')).map((line) => line.split(/\s+/));
+  return Number(values[names.indexOf('RetransSegs')]);
+}
+
+test('a connect whose SYNs are dropped is one ETIMEDOUT failure, and its SYN retransmits are counted, on IPv4 and IPv6', async () => {
+  const sink = new MetricsSink();
+  const clients = [await startClient('127.0.0.1', DROPPED_PORT, 1), await startClient('::1', DROPPED_PORT, 1)];
+  const retransmittedBefore = retransmittedSegments();
+  const outcomes = await record(clients, {}, sink);
+  const retransmitted = retransmittedSegments() - retransmittedBefore;
+  assert.deepEqual(outcomes, [{ ETIMEDOUT: 1 }, { ETIMEDOUT: 1 }]);
+  assert.ok(retransmitted >= 2, `the kernel retransmitted ${retransmitted} SYNs`);
+  for (const dst_ip of ['127.0.0.1', '::1']) {
+    assert.equal(failures(sink, { dst_ip, error: 'ETIMEDOUT' }), 1, `timed-out connects to ${dst_ip}`);
+    assert.ok(sink.total('ebpf_network_tcp_retransmits_total', { dst_ip }) >= 1, `SYN retransmits to ${dst_ip}`);
+  }
+  assert.equal(sink.total('ebpf_network_tcp_retransmits_total'), retransmitted, 'every retransmit the namespace counted');
+  assert.equal(failures(sink, {}), 2);
+});
+
+test('connects that fail inside connect() before any SYN are counted once with their errno', async () => {
+  const unreachable = 3;
+  const sink = new MetricsSink();
+  const clients = [await startClient(UNROUTED_V4[0], 80, unreachable), await startClient(UNROUTED_V6, 80, unreachable)];
+  const outcomes = await record(clients, {}, sink);
+  assert.deepEqual(outcomes, [{ ENETUNREACH: unreachable }, { ENETUNREACH: unreachable }]);
+  assert.equal(failures(sink, { dst_ip: UNROUTED_V4[0], error: 'ENETUNREACH' }), unreachable);
+  assert.equal(failures(sink, { dst_ip: UNROUTED_V6, error: 'ENETUNREACH' }), unreachable);
+  assert.equal(failures(sink, {}), 2 * unreachable);
+});
+
+test('destinations past max_destinations fold into dst_ip="[other]" and are counted as dropped', async () => {
+  const telemetry = new SelfTelemetry();
+  const settings = { ...testSettings('receiver', 'tcp'), telemetry: telemetry.forComponent('receiver', 'tcp') };
+  const sink = new MetricsSink();
+  const clients = await Promise.all(UNROUTED_V4.map((host) => startClient(host, 80, 2)));
+  await record(clients, { max_destinations: 2 }, sink, settings);
+
+  const named = UNROUTED_V4.filter((dst_ip) => failures(sink, { dst_ip }) > 0);
+  assert.equal(named.length, 2, `destinations with their own series: ${named.join(', ')}`);
+  for (const dst_ip of named) assert.equal(failures(sink, { dst_ip, error: 'ENETUNREACH' }), 2);
+  assert.equal(failures(sink, { dst_ip: OTHER_DESTINATIONS, error: 'ENETUNREACH' }), 2);
+  let dropped = 0;
+  for (const scope of (await telemetry.collect()).scopeMetrics)
+    for (const metric of scope.metrics)
+      if (metric.descriptor.name === 'ebpf_collector_dropped_items_total')
+        for (const point of metric.dataPoints) if (point.attributes.reason === 'destination_cap') dropped += point.value as number;
+  assert.equal(dropped, 2, 'the folded failures are counted as dropped');
+});
