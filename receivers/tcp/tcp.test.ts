@@ -6,8 +6,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { cgroup2Mount } from '../../collector/cgroups.js';
 import type { Attributes } from '../../collector/data/metrics.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
 import { MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
@@ -43,12 +45,12 @@ after(() => {
 
 /**
  * Python in the namespace: prints "ready", waits for go(), then makes `count`
- * blocking connects to host:port (to a listener of its own with `listen`) and
+ * connects (blocking unless told) to host:port (to a listener of its own with `listen`) and
  * reports how each ended, by errno name or "ok".
  */
 const CLIENT = `
 import errno, json, socket, sys
-host, port, count, listen = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "listen"
+host, port, count, listen, blocking = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "listen", sys.argv[5] == "blocking"
 family = socket.AF_INET6 if ":" in host else socket.AF_INET
 listener = None
 if listen:
@@ -61,6 +63,8 @@ sys.stdin.read(1)
 outcomes = {}
 for _ in range(count):
     client = socket.socket(family, socket.SOCK_STREAM)
+    if not blocking:
+        client.settimeout(30)  # connect() returns EINPROGRESS and Python polls for the outcome
     try:
         client.connect((host, port))
         outcome = "ok"
@@ -80,8 +84,8 @@ interface Client {
   go: () => Promise<Record<string, number>>;
 }
 
-async function startClient(host: string, port: number | 'listen', count: number): Promise<Client> {
-  const args = ['netns', 'exec', NETNS, PYTHON, '-c', CLIENT, host, String(port === 'listen' ? 0 : port), String(count), port === 'listen' ? 'listen' : '-'];
+async function startClient(host: string, port: number | 'listen', count: number, mode: 'blocking' | 'nonblocking' = 'blocking'): Promise<Client> {
+  const args = ['netns', 'exec', NETNS, PYTHON, '-c', CLIENT, host, String(port === 'listen' ? 0 : port), String(count), port === 'listen' ? 'listen' : '-', mode];
   // `ip netns exec` execs the command in place: the pid is python's.
   const child = spawn('ip', args, { stdio: ['pipe', 'pipe', 'inherit'] });
   let output = '';
@@ -176,10 +180,10 @@ test('N connects to listeners on 127.0.0.1 and ::1 add exactly N to the duration
   for (const attributes of allAttributes(sink)) assert.deepEqual(Object.keys(attributes).sort(), ['comm', 'container', 'dst_ip', 'namespace', 'pid', 'pod']);
 });
 
-test('M refused connects are M ECONNREFUSED failures and M resets received, counted once, only for the filtered pids', async () => {
+test('M refused connects, blocking or not, are M ECONNREFUSED failures and M resets received, counted once, only for the filtered pids', async () => {
   const refused = 25;
   const sink = new MetricsSink();
-  const clients = [await startClient('127.0.0.1', CLOSED_PORT, refused), await startClient('::1', CLOSED_PORT, refused)];
+  const clients = [await startClient('127.0.0.1', CLOSED_PORT, refused), await startClient('::1', CLOSED_PORT, refused, 'nonblocking')];
   const unwatched = await startClient('127.0.0.1', CLOSED_PORT, 10);
   const [outcomes] = await Promise.all([record(clients, {}, sink), unwatched.go()]);
   assert.deepEqual(outcomes, [{ ECONNREFUSED: refused }, { ECONNREFUSED: refused }]);
@@ -200,20 +204,33 @@ function retransmittedSegments(): number {
   return Number(values[names.indexOf('RetransSegs')]);
 }
 
-test('a connect whose SYNs are dropped is one ETIMEDOUT failure, and its SYN retransmits are counted, on IPv4 and IPv6', async () => {
+test('a connect whose SYNs are dropped is one ETIMEDOUT failure with its SYN retransmits, on IPv4 and IPv6, attributed to the connecting pod and pid though the timer ends it', async () => {
+  const mount = cgroup2Mount();
+  assert.ok(mount, 'no cgroup v2 hierarchy mounted');
+  const parent = `/ebpf-collector-tcp-test-${process.pid}`;
+  const podUid = '6f1d2c3b-4a5e-4f60-8a7b-9c0d1e2f3a4b';
+  const pod = `${parent}/kubepods-besteffort-pod${podUid.replaceAll('-', '_')}.slice`;
+  mkdirSync(join(mount, pod), { recursive: true });
   const sink = new MetricsSink();
-  const clients = [await startClient('127.0.0.1', DROPPED_PORT, 1), await startClient('::1', DROPPED_PORT, 1)];
-  const retransmittedBefore = retransmittedSegments();
-  const outcomes = await record(clients, {}, sink);
-  const retransmitted = retransmittedSegments() - retransmittedBefore;
-  assert.deepEqual(outcomes, [{ ETIMEDOUT: 1 }, { ETIMEDOUT: 1 }]);
-  assert.ok(retransmitted >= 2, `the kernel retransmitted ${retransmitted} SYNs`);
-  for (const dst_ip of ['127.0.0.1', '::1']) {
-    assert.equal(failures(sink, { dst_ip, error: 'ETIMEDOUT' }), 1, `timed-out connects to ${dst_ip}`);
-    assert.ok(sink.total('ebpf_network_tcp_retransmits_total', { dst_ip }) >= 1, `SYN retransmits to ${dst_ip}`);
+  try {
+    const clients = [await startClient('127.0.0.1', DROPPED_PORT, 1), await startClient('::1', DROPPED_PORT, 1)];
+    for (const client of clients) writeFileSync(join(mount, pod, 'cgroup.procs'), String(client.pid));
+    const retransmittedBefore = retransmittedSegments();
+    const outcomes = await record(clients, { aggregate_by: ['cgroup', 'pid'] }, sink);
+    const retransmitted = retransmittedSegments() - retransmittedBefore;
+    assert.deepEqual(outcomes, [{ ETIMEDOUT: 1 }, { ETIMEDOUT: 1 }]);
+    assert.ok(retransmitted >= 2, `the kernel retransmitted ${retransmitted} SYNs`);
+    for (const [client, dst_ip] of [[clients[0], '127.0.0.1'], [clients[1], '::1']] as const) {
+      const connector = { dst_ip, pod: podUid, pid: String(client.pid) };
+      assert.equal(failures(sink, { ...connector, error: 'ETIMEDOUT' }), 1, `timed-out connects to ${dst_ip}`);
+      assert.ok(sink.total('ebpf_network_tcp_retransmits_total', connector) >= 1, `SYN retransmits to ${dst_ip}`);
+    }
+    assert.equal(sink.total('ebpf_network_tcp_retransmits_total', { pod: podUid }), retransmitted, 'every retransmit the namespace counted');
+    assert.equal(failures(sink, {}), 2);
+  } finally {
+    rmdirSync(join(mount, pod));
+    rmdirSync(join(mount, parent));
   }
-  assert.equal(sink.total('ebpf_network_tcp_retransmits_total'), retransmitted, 'every retransmit the namespace counted');
-  assert.equal(failures(sink, {}), 2);
 });
 
 test('connects that fail inside connect() before any SYN are counted once with their errno', async () => {
