@@ -4,6 +4,7 @@ import { cpuReceiverFactory } from '../receivers/cpu/factory.js';
 import { ebpfReceiverFactory } from '../receivers/ebpf/factory.js';
 import { processReceiverFactory } from '../receivers/process/factory.js';
 import { syscallsReceiverFactory } from '../receivers/syscalls/factory.js';
+import { blockioReceiverFactory } from '../receivers/blockio/factory.js';
 import { tcpReceiverFactory } from '../receivers/tcp/factory.js';
 import { otlpGrpcExporterFactory } from '../exporters/otlp/factory.js';
 import { otlpHttpExporterFactory } from '../exporters/otlphttp/factory.js';
@@ -18,6 +19,7 @@ export const FACTORIES: Factory[] = [
   processReceiverFactory,
   cpuReceiverFactory,
   syscallsReceiverFactory,
+  blockioReceiverFactory,
   tcpReceiverFactory,
   ebpfReceiverFactory,
   symbolizerProcessorFactory,

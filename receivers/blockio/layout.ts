@@ -1,0 +1,59 @@
+/** Map layouts from bpf/blockio.h, checked against the loaded object at start. */
+import type { BpfObject } from '../../native/index.js';
+import { HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
+
+export const COMM_LEN = 16;
+export const DISK_NAME_LEN = 32;
+
+/** struct submitter: cgroup_id u64, pid u32, padding u32, comm[16]. */
+export const SUBMITTER_SIZE = 32;
+/** struct series_key: a submitter, then dev and operation (u32 each). */
+export const SERIES_KEY_SIZE = SUBMITTER_SIZE + 8;
+/** struct error_key: a series_key, then status u32 and padding. */
+export const ERROR_KEY_SIZE = SERIES_KEY_SIZE + 8;
+/** struct series_value: the duration and queue histograms, then bytes (u64). */
+export const DURATION_OFFSET = 0;
+export const QUEUE_OFFSET = HISTOGRAM_VALUE_SIZE;
+export const BYTES_OFFSET = 2 * HISTOGRAM_VALUE_SIZE;
+export const SERIES_VALUE_SIZE = BYTES_OFFSET + 8;
+/** struct request_start: insert_ns, issue_ns, then a submitter. */
+export const REQUEST_START_SIZE = 16 + SUBMITTER_SIZE;
+
+/** struct blockio_config: aggregate u32, padding. */
+export const SETTINGS_SIZE = 8;
+export const AGGREGATE = { cgroup: 1, pid: 2, comm: 4 } as const;
+
+/** enum blockio_loss, as reasons for dropped-item telemetry. */
+export const LOSS_REASONS = ['in_flight_map_full', 'series_map_full', 'error_map_full'];
+
+export interface SeriesKey {
+  cgroupId: bigint;
+  pid: number;
+  comm: Buffer;
+  dev: number;
+  operation: number;
+}
+
+export function readSeriesKey(keys: Buffer, offset: number): SeriesKey {
+  return {
+    cgroupId: keys.readBigUInt64LE(offset),
+    pid: keys.readUInt32LE(offset + 8),
+    comm: keys.subarray(offset + 16, offset + 16 + COMM_LEN),
+    dev: keys.readUInt32LE(offset + SUBMITTER_SIZE),
+    operation: keys.readUInt32LE(offset + SUBMITTER_SIZE + 4),
+  };
+}
+
+/** Fails at start, with what differs, if the object's maps do not have the layouts above. */
+export function checkLayout(object: BpfObject): void {
+  const expect = (map: string, keySize: number, valueSize: number) => {
+    const info = object.mapInfo(map);
+    if (info.keySize !== keySize || info.valueSize !== valueSize)
+      throw new Error(`map "${map}" has ${info.keySize}-byte keys and ${info.valueSize}-byte values, expected ${keySize} and ${valueSize}: rebuild with \`make -C bpf\``);
+  };
+  expect('series', SERIES_KEY_SIZE, SERIES_VALUE_SIZE);
+  expect('errors', ERROR_KEY_SIZE, 8);
+  expect('in_flight', 8, REQUEST_START_SIZE);
+  expect('device_names', 4, DISK_NAME_LEN);
+  expect('receiver_settings', 4, SETTINGS_SIZE);
+}

@@ -1,0 +1,203 @@
+/**
+ * Block-layer requests by disk and operation from the block_rq_* tracepoints
+ * (bpf/blockio.bpf.c): latency and queue-time histograms, operations, bytes
+ * and errors, attributed to the submitting task's cgroup. The kernel
+ * aggregates in per-CPU maps; every interval they are drained and emitted as
+ * deltas.
+ */
+import type { Consumer, CreateSettings } from '../../collector/component.js';
+import type { Attributes, NumberPoint } from '../../collector/data/metrics.js';
+import { attributesKey } from '../../collector/data/metrics.js';
+import { bpfObjectPath } from '../../collector/paths.js';
+import { BpfObject, numPossibleCpus } from '../../native/index.js';
+import { HISTOGRAM_SLOTS, HistogramSeries } from '../common/latency-histogram.js';
+import { cString, PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
+import { WorkloadLabels } from '../common/workload-labels.js';
+import type { BlockioConfig } from './config.js';
+import {
+  AGGREGATE,
+  BYTES_OFFSET,
+  checkLayout,
+  COMM_LEN,
+  DISK_NAME_LEN,
+  DURATION_OFFSET,
+  ERROR_KEY_SIZE,
+  LOSS_REASONS,
+  QUEUE_OFFSET,
+  readSeriesKey,
+  SERIES_KEY_SIZE,
+  SERIES_VALUE_SIZE,
+  SETTINGS_SIZE,
+  type SeriesKey,
+} from './layout.js';
+import { operationName, statusName } from './names.js';
+
+/** include/linux/kdev_t.h: the kernel's dev_t is major << 20 | minor. */
+const MINOR_BITS = 20;
+
+export class BlockioReceiver extends PollingBpfReceiver {
+  private readonly workloads = new WorkloadLabels();
+  /** Disk names by dev_t, as the kernel last reported them. */
+  private readonly deviceNames = new Map<number, string>();
+  private readonly devices: Set<string>;
+
+  constructor(settings: CreateSettings, private readonly config: BlockioConfig, private readonly next: Consumer<'metrics'>) {
+    super(settings, bpfObjectPath('blockio'), config.collection_interval);
+    this.devices = new Set(config.devices);
+  }
+
+  protected override attach(object: BpfObject): void {
+    checkLayout(object);
+    const settings = Buffer.alloc(SETTINGS_SIZE);
+    settings.writeUInt32LE(this.config.aggregate_by.reduce((bits, label) => bits | AGGREGATE[label], 0), 0);
+    object.update('receiver_settings', Buffer.alloc(4), settings);
+    // Completion first, then the events that make in-flight entries, so that none is stranded.
+    object.attach('block_rq_complete', { kind: 'auto' });
+    object.attach('block_rq_merge', { kind: 'auto' });
+    object.attach('block_rq_issue', { kind: 'auto' });
+    object.attach('block_rq_insert', { kind: 'auto' });
+    object.attach('block_io_start', { kind: 'auto' });
+  }
+
+  protected override async collect(object: BpfObject, startTimeMs: number, endTimeMs: number): Promise<void> {
+    const { telemetry } = this.settings;
+    const cpus = numPossibleCpus();
+    const series = object.drain('series');
+    const errors = object.drain('errors');
+    // After the series: a series' name is written before the series is, so every series drained has its name.
+    this.readDeviceNames(object);
+    telemetry.mapFill('series', series.count, object.mapInfo('series').maxEntries);
+    telemetry.mapFill('errors', errors.count, object.mapInfo('errors').maxEntries);
+    telemetry.mapFill('in_flight', object.dump('in_flight').count, object.mapInfo('in_flight').maxEntries);
+    this.countLosses(object, cpus);
+
+    const cgroupIds: bigint[] = [];
+    for (let i = 0; i < series.count; i++) cgroupIds.push(series.keys.readBigUInt64LE(i * SERIES_KEY_SIZE));
+    for (let i = 0; i < errors.count; i++) cgroupIds.push(errors.keys.readBigUInt64LE(i * ERROR_KEY_SIZE));
+    this.workloads.resolve(cgroupIds);
+
+    const stride = Math.ceil(SERIES_VALUE_SIZE / 8) * 8;
+    const durations = new HistogramSeries();
+    const queueDurations = new HistogramSeries();
+    const bytes = new Sums();
+    for (let i = 0; i < series.count; i++) {
+      const attributes = this.labels(readSeriesKey(series.keys, i * SERIES_KEY_SIZE));
+      if (!attributes) continue;
+      const base = i * cpus * stride;
+      let transferred = 0;
+      let queued = 0;
+      for (let cpu = 0; cpu < cpus; cpu++) {
+        const offset = base + cpu * stride;
+        transferred += Number(series.values.readBigUInt64LE(offset + BYTES_OFFSET));
+        queued += histogramCount(series.values, offset + QUEUE_OFFSET);
+        durations.add(attributes, series.values, offset + DURATION_OFFSET, 1);
+      }
+      bytes.add(attributes, transferred);
+      // Requests issued without being queued have no queue time: a series with none has no queue histogram.
+      if (queued > 0)
+        for (let cpu = 0; cpu < cpus; cpu++) queueDurations.add(attributes, series.values, base + cpu * stride + QUEUE_OFFSET, 1);
+    }
+    const failures = new Sums();
+    for (let i = 0; i < errors.count; i++) {
+      const attributes = this.labels(readSeriesKey(errors.keys, i * ERROR_KEY_SIZE));
+      if (!attributes) continue;
+      attributes.error = statusName(errors.keys.readUInt32LE(i * ERROR_KEY_SIZE + SERIES_KEY_SIZE));
+      failures.add(attributes, Number(sumPerCpuU64(errors.values, i * cpus * 8, cpus)));
+    }
+
+    await this.next.consume({
+      startTimeMs,
+      endTimeMs,
+      metrics: [
+        {
+          type: 'histogram',
+          name: 'ebpf_block_io_duration_seconds',
+          description: 'Time from a block request\'s issue to the device to its completion, by disk and operation.',
+          temporality: 'delta',
+          points: durations.points(),
+        },
+        {
+          type: 'histogram',
+          name: 'ebpf_block_io_queue_duration_seconds',
+          description: 'Time block requests waited in the I/O scheduler, from insert to issue, by disk and operation; requests issued directly are not in it.',
+          temporality: 'delta',
+          points: queueDurations.points(),
+        },
+        {
+          type: 'sum',
+          name: 'ebpf_block_io_operations_total',
+          description: 'Block requests issued to the device and completed, by disk and operation.',
+          monotonic: true,
+          temporality: 'delta',
+          points: durations.counts(),
+        },
+        {
+          type: 'sum',
+          name: 'ebpf_block_io_bytes_total',
+          description: 'Bytes block requests transferred, by disk and operation.',
+          monotonic: true,
+          temporality: 'delta',
+          points: bytes.points(),
+        },
+        {
+          type: 'sum',
+          name: 'ebpf_block_io_errors_total',
+          description: 'Block requests that completed with an error, by disk, operation and block status (e.g. "ioerr" for BLK_STS_IOERR).',
+          monotonic: true,
+          temporality: 'delta',
+          points: failures.points(),
+        },
+      ],
+    });
+  }
+
+  /** New and renamed disks; names of disks that are gone stay, so their last series keep their names. */
+  private readDeviceNames(object: BpfObject): void {
+    const names = object.dump('device_names');
+    for (let i = 0; i < names.count; i++)
+      this.deviceNames.set(names.keys.readUInt32LE(i * 4), cString(names.values, i * DISK_NAME_LEN, DISK_NAME_LEN));
+  }
+
+  /** device, operation, pod, namespace and container; pid and comm when aggregated by; undefined for a disk not in `devices`. */
+  private labels(key: SeriesKey): Attributes | undefined {
+    const device = this.deviceNames.get(key.dev) ?? `${key.dev >>> MINOR_BITS}:${key.dev & ((1 << MINOR_BITS) - 1)}`;
+    if (this.devices.size > 0 && !this.devices.has(device)) return undefined;
+    const attributes: Attributes = { device, operation: operationName(key.operation), ...this.workloads.of(key.cgroupId) };
+    const { aggregate_by } = this.config;
+    if (aggregate_by.includes('pid')) attributes.pid = String(key.pid);
+    if (aggregate_by.includes('comm')) attributes.comm = cString(key.comm, 0, COMM_LEN);
+    return attributes;
+  }
+
+  /** Requests the kernel could not record, as dropped items by reason. */
+  private countLosses(object: BpfObject, cpus: number): void {
+    const losses = object.drain('losses');
+    for (let i = 0; i < losses.count; i++) {
+      const lost = Number(sumPerCpuU64(losses.values, i * cpus * 8, cpus));
+      if (lost > 0) this.settings.telemetry.dropped('metrics', lost, LOSS_REASONS[losses.keys.readUInt32LE(i * 4)]);
+    }
+  }
+}
+
+/** Durations recorded in the struct latency_histogram at `offset`. */
+function histogramCount(values: Buffer, offset: number): number {
+  let count = 0;
+  for (let slot = 0; slot < HISTOGRAM_SLOTS; slot++) count += Number(values.readBigUInt64LE(offset + slot * 8));
+  return count;
+}
+
+/** Counters by label set: kernel keys that end up with the same labels add up. */
+class Sums {
+  private readonly byLabels = new Map<string, NumberPoint>();
+
+  add(attributes: Attributes, value: number): void {
+    const key = attributesKey(attributes);
+    const point = this.byLabels.get(key);
+    if (point) point.value += value;
+    else this.byLabels.set(key, { attributes, value });
+  }
+
+  points(): NumberPoint[] {
+    return [...this.byLabels.values()];
+  }
+}
