@@ -1,0 +1,85 @@
+/**
+ * End to end through the CLI: the blockio receiver counts a loop device's
+ * O_DIRECT writes made by the test, the Prometheus scrape shows them with
+ * promtool finding nothing wrong, and a clean stop leaves no program of ours.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { test } from 'node:test';
+import { eventually, freePort, kernelBpfState, RunningCollector, sampleValue, scrape } from '../support/collector.js';
+import { promtoolCheckMetrics } from '../support/exposition.js';
+
+function run(command: string, args: string[]): { stdout: string; pid: number } {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  assert.equal(result.status, 0, `${command} ${args.join(' ')} failed: ${result.error?.message ?? result.stderr}`);
+  return { stdout: result.stdout.trim(), pid: result.pid };
+}
+
+test('O_DIRECT writes to a loop device are scraped as exactly that many block writes, and promtool finds the exposition clean', async () => {
+  const writes = 64;
+  const dir = mkdtempSync(join(tmpdir(), 'blockio-e2e-'));
+  run('mount', ['-t', 'tmpfs', '-o', 'size=32m', 'tmpfs', dir]);
+  let loop: string | undefined;
+  let collector: RunningCollector | undefined;
+  try {
+    run('truncate', ['-s', '16M', join(dir, 'image')]);
+    loop = run('losetup', ['-f', '--show', join(dir, 'image')]).stdout;
+    const metricsPort = await freePort();
+    const before = kernelBpfState();
+    collector = await RunningCollector.start(`
+receivers:
+  blockio:
+    collection_interval: 300ms
+    aggregate_by: [cgroup, pid]
+exporters:
+  prometheus:
+    endpoint: 127.0.0.1:${metricsPort}
+service:
+  http:
+    endpoint: 127.0.0.1:HTTP_PORT
+  pipelines:
+    metrics:
+      receivers: [blockio]
+      exporters: [prometheus]
+`);
+    const ours = kernelBpfState().progs.filter((p) => !before.progs.some((b) => b.id === p.id));
+    assert.ok(ours.length >= 5, `expected the five blockio programs to be loaded, found ${JSON.stringify(ours)}`);
+
+    const writer = run('dd', ['if=/dev/zero', `of=${loop}`, 'bs=4k', `count=${writes}`, 'oflag=direct', 'status=none']).pid;
+    const labels = { device: basename(loop), operation: 'write', pid: String(writer) };
+    const exposition = await eventually(`${writes} writes on ${basename(loop)}`, 10_000, async () => {
+      const text = await scrape(metricsPort);
+      return sampleValue(text, 'ebpf_block_io_operations_total', labels) >= writes ? text : undefined;
+    });
+    assert.equal(sampleValue(exposition, 'ebpf_block_io_operations_total', labels), writes);
+    assert.equal(sampleValue(exposition, 'ebpf_block_io_bytes_total', labels), writes * 4096);
+    assert.equal(sampleValue(exposition, 'ebpf_block_io_duration_seconds_count', labels), writes);
+    assert.match(exposition, /# TYPE ebpf_block_io_duration_seconds histogram/);
+    const check = promtoolCheckMetrics(exposition);
+    assert.equal(check.status, 0, check.output);
+    assert.equal(check.output, '', 'promtool has remarks');
+
+    const status = await collector.status();
+    assert.deepEqual(
+      status.components.map((c) => [c.kind, c.id, c.status]),
+      [
+        ['exporter', 'prometheus', 'ok'],
+        ['receiver', 'blockio', 'ok'],
+      ],
+    );
+    assert.equal(await collector.stop(), 0, collector.stderr);
+    const ourIds = new Set(ours.map((p) => p.id));
+    await eventually('the kernel to release our programs', 3000, async () => {
+      const state = kernelBpfState();
+      return state.progs.some((p) => ourIds.has(p.id)) || state.links.some((l) => ourIds.has(l.prog_id)) ? undefined : true;
+    });
+  } finally {
+    await collector?.stop();
+    if (loop) spawnSync('losetup', ['-d', loop]);
+    spawnSync('umount', [dir]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
