@@ -1,0 +1,50 @@
+/** Map layouts from bpf/dns.h, checked against the loaded object at start. */
+import type { BpfObject } from '../../native/index.js';
+import { HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
+
+export const COMM_LEN = 16;
+export const NAME_LEN = 256;
+
+/** struct dns_series: cgroup_id u64, pid u32, padding, comm[16], name[256]. */
+export const SERIES = { cgroupId: 0, pid: 8, comm: 16, name: 32, size: 288 } as const;
+/** struct dns_failure_key: a dns_series, reason u32, padding. */
+export const FAILURE_KEY = { reason: SERIES.size, size: SERIES.size + 8 } as const;
+/** struct dns_flow: client[16], server[16], netns u32, client_port u16, id u16. */
+export const FLOW_SIZE = 40;
+/** struct dns_query: a dns_series, start_ns u64, resolver_tid u32, padding. */
+export const QUERY = { startNs: SERIES.size, resolverTid: SERIES.size + 8, size: SERIES.size + 16 } as const;
+/** struct resolver_call: start_ns u64, sent, answered, rcode, padding (u32), name[256]. */
+export const RESOLVER_CALL = { startNs: 0, size: 24 + NAME_LEN } as const;
+/** struct dns_config: port u16 (network order), padding u16, aggregate u32. */
+export const SETTINGS_SIZE = 8;
+export const AGGREGATE = { cgroup: 1, pid: 2, comm: 4 } as const;
+
+/** dns_failure_key.reason beyond rcodes. */
+export const REASON_TIMEOUT = 0x10000;
+export const REASON_EAI = 0x20000;
+
+/** enum dns_loss, as reasons for dropped-item telemetry. */
+export const LOSS_REASONS = [
+  'malformed_packet',
+  'packet_not_linear',
+  'in_flight_map_full',
+  'histogram_map_full',
+  'failure_map_full',
+  'resolver_call_map_full',
+] as const;
+
+/** Fails at start, with what differs, if the object's maps do not have the layouts above. */
+export function checkLayout(object: BpfObject): void {
+  const expect = (map: string, keySize: number, valueSize: number) => {
+    const info = object.mapInfo(map);
+    if (info.keySize !== keySize || info.valueSize !== valueSize)
+      throw new Error(`map "${map}" has ${info.keySize}-byte keys and ${info.valueSize}-byte values, expected ${keySize} and ${valueSize}: rebuild with \`make -C bpf\``);
+  };
+  expect('receiver_settings', 4, SETTINGS_SIZE);
+  expect('in_flight', FLOW_SIZE, QUERY.size);
+  expect('histograms', SERIES.size, HISTOGRAM_VALUE_SIZE);
+  expect('failures', FAILURE_KEY.size, 8);
+  expect('resolver_calls', 4, RESOLVER_CALL.size);
+  expect('losses', 4, 8);
+  if (object.mapInfo('losses').maxEntries !== LOSS_REASONS.length) throw new Error('map "losses" does not have one entry per loss reason: rebuild with `make -C bpf`');
+}
