@@ -14,7 +14,9 @@
  * reaches SYN_SENT: sys_enter_connect keeps the destination in the thread's
  * storage and sys_exit_connect counts the returned errno, unless the thread's
  * socket went SYN_SENT meanwhile (then the state machine owns the outcome, so
- * a blocking connect's ECONNREFUSED is not counted twice).
+ * a blocking connect's ECONNREFUSED is not counted twice), or the call only
+ * reports a failure the state machine already counted (connect() called again
+ * by a non-blocking client).
  *
  * Retransmits and resets happen in softirq: they are attributed through the
  * socket's storage when we saw it connect, else to the socket's cgroup.
@@ -120,6 +122,19 @@ struct {
 	__type(key, int);
 	__type(value, struct connect_call);
 } connect_calls SEC(".maps");
+
+/*
+ * Sockets whose failure the state machine counted, with their sk_disconnects
+ * then: a later connect() on the socket that only reports that failure
+ * (a non-blocking client calling connect() again) must not count it again.
+ * Sockets often never call connect() again, so the oldest are forgotten.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_COUNTED_FAILURES);
+	__type(key, __u64);
+	__type(value, __s32);
+} counted_failures SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -292,6 +307,8 @@ static __always_inline void connect_failed(const struct sock *sk, struct connect
 {
 	struct tcp_count_key key = { .kind = COUNT_CONNECT_FAILURE };
 	struct connect_call *call;
+	__u64 socket = (__u64)sk;
+	__s32 disconnects;
 
 	connection->start_ns = 0;
 	key.error = BPF_CORE_READ(sk, sk_err);
@@ -309,6 +326,8 @@ static __always_inline void connect_failed(const struct sock *sk, struct connect
 	series_key(&key.series, connection, config->aggregate);
 	set_destination(&key.series, sk);
 	add_count(&key);
+	disconnects = BPF_CORE_READ(sk, sk_disconnects);
+	bpf_map_update_elem(&counted_failures, &socket, &disconnects, BPF_ANY);
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -409,8 +428,8 @@ int connect_enter(struct connect_enter *ctx)
 	return 0;
 }
 
-/* The socket at `fd` of the current process is TCP (connect() returned before saying whether it was a socket at all). */
-static __always_inline bool tcp_socket_at(__u32 fd)
+/* The TCP socket at `fd` of the current process, or 0 (connect() may have failed before it knew it was a socket). */
+static __always_inline struct sock *tcp_socket_at(__u32 fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct file **fds, *file;
@@ -418,15 +437,17 @@ static __always_inline bool tcp_socket_at(__u32 fd)
 	struct sock *sk;
 
 	if (fd >= BPF_CORE_READ(task, files, fdt, max_fds))
-		return false;
+		return 0;
 	fds = BPF_CORE_READ(task, files, fdt, fd);
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return false;
+		return 0;
 	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return false;
+		return 0;
 	socket = BPF_CORE_READ(file, private_data);
 	sk = BPF_CORE_READ(socket, sk);
-	return sk && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP && BPF_CORE_READ(sk, sk_type) == SOCK_STREAM;
+	if (!sk || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP || BPF_CORE_READ(sk, sk_type) != SOCK_STREAM)
+		return 0;
+	return sk;
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
@@ -437,14 +458,15 @@ int connect_exit(struct connect_exit *ctx)
 	struct connect_call *call;
 	struct tcp_config *config;
 	long error = -ctx->ret;
+	__s32 *disconnects;
+	struct sock *sk;
+	__u64 socket;
 
 	call = bpf_task_storage_get(&connect_calls, bpf_get_current_task_btf(), 0, 0);
 	if (!call || !call->family)
 		return 0;
 	key.series.family = call->family;
 	call->family = 0;
-	if (call->sk)
-		return 0; /* the socket went SYN_SENT: the state machine counts how it ends */
 	if (error <= 0 || error >= ERESTARTSYS)
 		return 0;
 	switch (error) {
@@ -457,11 +479,24 @@ int connect_exit(struct connect_exit *ctx)
 	case ENOTSOCK:
 		return 0;
 	}
+	if (call->sk) {
+		/* The socket went SYN_SENT: the state machine counted how it ended (a blocking connect's ECONNREFUSED). */
+		bpf_map_delete_elem(&counted_failures, &call->sk);
+		return 0;
+	}
 	config = settings();
 	if (!config)
 		return 0;
-	if (!tcp_socket_at(call->fd))
+	sk = tcp_socket_at(call->fd);
+	if (!sk)
 		return 0;
+	/* connect() again after a failure reports it and disconnects the socket (sock_error in __inet_stream_connect). */
+	socket = (__u64)sk;
+	disconnects = bpf_map_lookup_elem(&counted_failures, &socket);
+	if (disconnects && BPF_CORE_READ(sk, sk_disconnects) == *disconnects + 1) {
+		bpf_map_delete_elem(&counted_failures, &socket);
+		return 0;
+	}
 	__builtin_memcpy(key.series.daddr, call->daddr, sizeof(key.series.daddr));
 	key.error = error;
 	current_owner(&owner);

@@ -7,6 +7,8 @@
 /* Distinct series per interval: connect durations, and failure/retransmit/reset counts. */
 #define MAX_DURATION_SERIES 4096
 #define MAX_COUNT_SERIES 16384
+/* Sockets remembered after a failure the state machine counted (LRU). */
+#define MAX_COUNTED_FAILURES 4096
 #define MAX_FILTER_PIDS 1024
 #define MAX_FILTER_COMMS 256
 #define MAX_FILTER_CGROUPS 256

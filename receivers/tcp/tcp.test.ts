@@ -49,8 +49,8 @@ after(() => {
  * reports how each ended, by errno name or "ok".
  */
 const CLIENT = `
-import errno, json, socket, sys
-host, port, count, listen, blocking = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "listen", sys.argv[5] == "blocking"
+import errno, json, select, socket, sys
+host, port, count, listen, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "listen", sys.argv[5]
 family = socket.AF_INET6 if ":" in host else socket.AF_INET
 listener = None
 if listen:
@@ -63,15 +63,23 @@ sys.stdin.read(1)
 outcomes = {}
 for _ in range(count):
     client = socket.socket(family, socket.SOCK_STREAM)
-    if not blocking:
-        client.settimeout(30)  # connect() returns EINPROGRESS and Python polls for the outcome
-    try:
-        client.connect((host, port))
-        outcome = "ok"
-        if listener:
-            listener.accept()[0].close()
-    except OSError as error:
-        outcome = errno.errorcode[error.errno]
+    if mode == "reconnect":
+        # Non-blocking, and the outcome from calling connect() again once the socket is writable.
+        client.setblocking(False)
+        client.connect_ex((host, port))
+        select.select([], [client], [], 30)
+        code = client.connect_ex((host, port))
+        outcome = errno.errorcode[code] if code else "ok"
+    else:
+        if mode == "nonblocking":
+            client.settimeout(30)  # connect() returns EINPROGRESS and Python polls for the outcome
+        try:
+            client.connect((host, port))
+            outcome = "ok"
+            if listener:
+                listener.accept()[0].close()
+        except OSError as error:
+            outcome = errno.errorcode[error.errno]
     client.close()
     outcomes[outcome] = outcomes.get(outcome, 0) + 1
 print(json.dumps(outcomes), flush=True)
@@ -84,7 +92,7 @@ interface Client {
   go: () => Promise<Record<string, number>>;
 }
 
-async function startClient(host: string, port: number | 'listen', count: number, mode: 'blocking' | 'nonblocking' = 'blocking'): Promise<Client> {
+async function startClient(host: string, port: number | 'listen', count: number, mode: 'blocking' | 'nonblocking' | 'reconnect' = 'blocking'): Promise<Client> {
   const args = ['netns', 'exec', NETNS, PYTHON, '-c', CLIENT, host, String(port === 'listen' ? 0 : port), String(count), port === 'listen' ? 'listen' : '-', mode];
   // `ip netns exec` execs the command in place: the pid is python's.
   const child = spawn('ip', args, { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -180,20 +188,24 @@ test('N connects to listeners on 127.0.0.1 and ::1 add exactly N to the duration
   for (const attributes of allAttributes(sink)) assert.deepEqual(Object.keys(attributes).sort(), ['comm', 'container', 'dst_ip', 'namespace', 'pid', 'pod']);
 });
 
-test('M refused connects, blocking or not, are M ECONNREFUSED failures and M resets received, counted once, only for the filtered pids', async () => {
+test('M refused connects, blocking, non-blocking or asked again, are M ECONNREFUSED failures and M resets received, counted once, only for the filtered pids', async () => {
   const refused = 25;
   const sink = new MetricsSink();
-  const clients = [await startClient('127.0.0.1', CLOSED_PORT, refused), await startClient('::1', CLOSED_PORT, refused, 'nonblocking')];
+  const clients = [
+    await startClient('127.0.0.1', CLOSED_PORT, refused),
+    await startClient('::1', CLOSED_PORT, refused, 'nonblocking'),
+    await startClient('::1', CLOSED_PORT, refused, 'reconnect'),
+  ];
   const unwatched = await startClient('127.0.0.1', CLOSED_PORT, 10);
   const [outcomes] = await Promise.all([record(clients, {}, sink), unwatched.go()]);
-  assert.deepEqual(outcomes, [{ ECONNREFUSED: refused }, { ECONNREFUSED: refused }]);
+  assert.deepEqual(outcomes, [{ ECONNREFUSED: refused }, { ECONNREFUSED: refused }, { ECONNREFUSED: refused }]);
 
-  for (const dst_ip of ['127.0.0.1', '::1']) {
-    assert.equal(failures(sink, { dst_ip, error: 'ECONNREFUSED' }), refused, `refused connects to ${dst_ip}`);
-    assert.equal(sink.total('ebpf_network_tcp_resets_received_total', { dst_ip }), refused, `resets from ${dst_ip}`);
+  for (const [dst_ip, expected] of [['127.0.0.1', refused], ['::1', 2 * refused]] as const) {
+    assert.equal(failures(sink, { dst_ip, error: 'ECONNREFUSED' }), expected, `refused connects to ${dst_ip}`);
+    assert.equal(sink.total('ebpf_network_tcp_resets_received_total', { dst_ip }), expected, `resets from ${dst_ip}`);
     assert.equal(histogramCount(sink, { dst_ip }), 0);
   }
-  assert.equal(failures(sink, {}), 2 * refused, 'no other failure');
+  assert.equal(failures(sink, {}), 3 * refused, 'no other failure');
   for (const attributes of allAttributes(sink)) assert.ok(!('pid' in attributes) && !('comm' in attributes), `pid and comm are not labels by default: ${JSON.stringify(attributes)}`);
 });
 
