@@ -4,6 +4,7 @@ import { cpuReceiverFactory } from '../receivers/cpu/factory.js';
 import { ebpfReceiverFactory } from '../receivers/ebpf/factory.js';
 import { processReceiverFactory } from '../receivers/process/factory.js';
 import { syscallsReceiverFactory } from '../receivers/syscalls/factory.js';
+import { tlsReceiverFactory } from '../receivers/tls/factory.js';
 import { dnsReceiverFactory } from '../receivers/dns/factory.js';
 import { blockioReceiverFactory } from '../receivers/blockio/factory.js';
 import { tcpReceiverFactory } from '../receivers/tcp/factory.js';
@@ -20,6 +21,7 @@ export const FACTORIES: Factory[] = [
   processReceiverFactory,
   cpuReceiverFactory,
   syscallsReceiverFactory,
+  tlsReceiverFactory,
   dnsReceiverFactory,
   blockioReceiverFactory,
   tcpReceiverFactory,

@@ -1,0 +1,460 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * TLS handshake latency and failures from uprobes on OpenSSL 3.0 (libssl.so.3
+ * and binaries that embed it and export its symbols, such as node).
+ *
+ * Applications drive a handshake through SSL_do_handshake/SSL_connect/
+ * SSL_accept or, as node and s_server do, through SSL_read/SSL_write, so the
+ * handshake is followed by the SSL object's own state machine: it starts at
+ * the first such call that finds the object in TLS_ST_BEFORE, it finished
+ * when a call returns with in_init == 0 and hand_state == TLS_ST_OK, and it
+ * failed when a call returns in MSG_FLOW_ERROR (reason: the last SSL-library
+ * error the thread raised meanwhile) or the object is freed before it
+ * finished. A finished handshake is judged when the application shows it
+ * accepted the peer (call_returned), or at SSL_free: a failure there when
+ * the application read a failed verify result, as node does when it refuses
+ * a certificate after OpenSSL finished. Durations of every judged handshake,
+ * and failures by reason, go into per-CPU maps that user space drains each
+ * interval. Calls on objects that are not handshaking cost a hash lookup
+ * and, where the object is new, a read of its state.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "latency_histogram.h"
+#include "tls.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tls_config);
+} tls_settings SEC(".maps");
+
+/* LRU: an object a process never freed (it exited, or it was never handshaken) makes room for new ones. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_HANDSHAKES);
+	__type(key, struct ssl_key);
+	__type(value, struct handshake);
+} handshakes SEC(".maps");
+
+/* The followed SSL object each thread is in a handshake or data call on, for the call's return. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_THREADS);
+	__type(key, __u64);
+	__type(value, __u64);
+} calls SEC(".maps");
+
+/* The same for SSL_get_servername and SSL_get_verify_result, which run inside handshake calls. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_THREADS);
+	__type(key, __u64);
+	__type(value, __u64);
+} servername_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_THREADS);
+	__type(key, __u64);
+	__type(value, __u64);
+} verify_calls SEC(".maps");
+
+/* The last ERR_LIB_SSL reason a thread raised during a followed call. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_THREADS);
+	__type(key, __u64);
+	__type(value, __u32);
+} last_error SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_DURATION_SERIES);
+	__type(key, struct series_key);
+	__type(value, struct latency_histogram);
+} durations SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, MAX_FAILURE_SERIES);
+	__type(key, struct failure_key);
+	__type(value, __u64);
+} failures SEC(".maps");
+
+/* Zeroed values to insert from, and room to build a failure key: both too large for the BPF stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct latency_histogram);
+} empty_histogram SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct handshake);
+} empty_handshake SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct failure_key);
+} failure_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, LOSS_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} losses SEC(".maps");
+
+static __always_inline void count_loss(__u32 reason)
+{
+	__u64 *n = bpf_map_lookup_elem(&losses, &reason);
+
+	if (n)
+		(*n)++;
+}
+
+static __always_inline struct tls_config *settings(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&tls_settings, &zero);
+}
+
+/* An int field of the SSL object at `offset`; -1 when it cannot be read. */
+static __always_inline int ssl_field(void *ssl, __u32 offset)
+{
+	int value = -1;
+
+	bpf_probe_read_user(&value, sizeof(value), ssl + offset);
+	return value;
+}
+
+static __always_inline struct handshake *create_handshake(const struct ssl_key *key)
+{
+	struct handshake *empty;
+	__u32 zero = 0;
+
+	empty = bpf_map_lookup_elem(&empty_handshake, &zero);
+	if (!empty || bpf_map_update_elem(&handshakes, key, empty, BPF_NOEXIST))
+		goto lost;
+	empty = bpf_map_lookup_elem(&handshakes, key);
+	if (empty)
+		return empty;
+lost:
+	count_loss(LOSS_HANDSHAKES_FULL);
+	return 0;
+}
+
+static __always_inline struct latency_histogram *histogram_of(const struct series_key *key)
+{
+	struct latency_histogram *histogram = bpf_map_lookup_elem(&durations, key);
+	__u32 zero = 0;
+
+	if (histogram)
+		return histogram;
+	histogram = bpf_map_lookup_elem(&empty_histogram, &zero);
+	if (!histogram)
+		return 0;
+	/* BPF_NOEXIST: an insert racing on another CPU wins and we add to its entry. */
+	bpf_map_update_elem(&durations, key, histogram, BPF_NOEXIST);
+	return bpf_map_lookup_elem(&durations, key);
+}
+
+static __always_inline void count_failure(const struct series_key *series, __u32 reason)
+{
+	struct failure_key *key;
+	__u64 one = 1, *count;
+	__u32 zero = 0;
+
+	key = bpf_map_lookup_elem(&failure_scratch, &zero);
+	if (!key)
+		return;
+	key->series = *series;
+	key->reason = reason;
+	count = bpf_map_lookup_elem(&failures, key);
+	if (count) {
+		(*count)++;
+		return;
+	}
+	if (bpf_map_update_elem(&failures, key, &one, BPF_NOEXIST) == 0)
+		return;
+	count = bpf_map_lookup_elem(&failures, key);
+	if (count)
+		(*count)++;
+	else
+		count_loss(LOSS_FAILURES_FULL);
+}
+
+/*
+ * Records a handshake that is over (failed when `failed`, with `reason`) and
+ * forgets the object. Its side is read now: the state machine sets s->server
+ * when the handshake starts, after the call that started our record.
+ */
+static __always_inline void judge(const struct tls_config *config, void *ssl, const struct ssl_key *key,
+				  struct handshake *hs, bool failed, __u32 reason)
+{
+	struct latency_histogram *histogram;
+	__u64 ns = hs->phase == PHASE_COMPLETED ? hs->duration_ns : bpf_ktime_get_ns() - hs->start_ns;
+
+	hs->series.side = ssl_field(ssl, config->server_offset) > 0 ? SIDE_SERVER : SIDE_CLIENT;
+	histogram = histogram_of(&hs->series);
+	if (histogram)
+		histogram_record(histogram, ns); /* this CPU's value: uprobe programs do not migrate */
+	else
+		count_loss(LOSS_DURATIONS_FULL);
+	if (failed)
+		count_failure(&hs->series, reason);
+	bpf_map_delete_elem(&handshakes, key);
+}
+
+static __always_inline void fill_labels(const struct tls_config *config, struct series_key *series)
+{
+	if (config->aggregate & AGGREGATE_CGROUP)
+		series->cgroup_id = bpf_get_current_cgroup_id();
+	if (config->aggregate & AGGREGATE_PID)
+		series->pid = bpf_get_current_pid_tgid() >> 32;
+	if (config->aggregate & AGGREGATE_COMM)
+		bpf_get_current_comm(series->comm, sizeof(series->comm));
+}
+
+/*
+ * Entry of SSL_do_handshake, SSL_connect, SSL_accept, SSL_read(_ex) and
+ * SSL_write(_ex): starts following an object found before its first
+ * handshake, and notes the followed object for the return.
+ */
+SEC("uprobe")
+int BPF_KPROBE(handshake_call_enter, void *ssl)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct ssl_key key = { .ssl = (__u64)ssl, .tgid = pid_tgid >> 32 };
+	struct tls_config *config = settings();
+	struct handshake *hs;
+
+	if (!config)
+		return 0;
+	hs = bpf_map_lookup_elem(&handshakes, &key);
+	if (!hs || hs->phase == PHASE_NAMED) {
+		/* Renegotiations and objects caught mid-handshake start elsewhere than TLS_ST_BEFORE. */
+		if (ssl_field(ssl, config->hand_state_offset) != TLS_ST_BEFORE ||
+		    ssl_field(ssl, config->flow_state_offset) == MSG_FLOW_ERROR)
+			return 0;
+		if (!hs)
+			hs = create_handshake(&key);
+		if (!hs)
+			return 0;
+		fill_labels(config, &hs->series);
+		hs->start_ns = bpf_ktime_get_ns();
+		hs->phase = PHASE_HANDSHAKING;
+	}
+	if (hs->phase == PHASE_HANDSHAKING)
+		bpf_map_delete_elem(&last_error, &pid_tgid); /* the reason must come from this call */
+	bpf_map_update_elem(&calls, &pid_tgid, &key.ssl, BPF_ANY);
+	return 0;
+}
+
+/*
+ * Return of a followed call: the handshake finished or failed, or data
+ * moved after it finished. A finished handshake is a success once the
+ * application read a zero verify result, or received data, or (when it
+ * never read a failed verify result) sent data. Node reads the verify
+ * result inside the SSL_write that finishes the handshake and sends its
+ * queued request in the same call, then refuses a bad certificate in
+ * JavaScript and frees the object: that is judged at SSL_free.
+ */
+static __always_inline void call_returned(int ret, __u32 kind)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct ssl_key key = { .tgid = pid_tgid >> 32 };
+	struct tls_config *config = settings();
+	struct handshake *hs;
+	__u32 *reason;
+	__u64 *ssl;
+	void *object;
+
+	ssl = bpf_map_lookup_elem(&calls, &pid_tgid);
+	if (!ssl || !config)
+		return;
+	key.ssl = *ssl;
+	object = (void *)key.ssl;
+	bpf_map_delete_elem(&calls, &pid_tgid);
+	hs = bpf_map_lookup_elem(&handshakes, &key);
+	if (!hs)
+		return;
+	if (hs->phase == PHASE_HANDSHAKING) {
+		if (ssl_field(object, config->in_init_offset) == 0 && ssl_field(object, config->hand_state_offset) == TLS_ST_OK) {
+			hs->duration_ns = bpf_ktime_get_ns() - hs->start_ns;
+			hs->phase = PHASE_COMPLETED;
+			if (hs->verify_state == VERIFY_OK) {
+				judge(config, object, &key, hs, false, 0);
+				return;
+			}
+		} else {
+			if (ssl_field(object, config->flow_state_offset) == MSG_FLOW_ERROR) {
+				reason = bpf_map_lookup_elem(&last_error, &pid_tgid);
+				judge(config, object, &key, hs, true, reason ? *reason : REASON_UNKNOWN << REASON_CLASS_SHIFT);
+			}
+			return;
+		}
+	}
+	if (hs->phase == PHASE_COMPLETED && ret > 0 &&
+	    (kind == CALL_READ || (kind == CALL_WRITE && hs->verify_state != VERIFY_FAILED)))
+		judge(config, object, &key, hs, false, 0);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(handshake_call_exit, long ret)
+{
+	call_returned(ret, CALL_HANDSHAKE);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(write_call_exit, long ret)
+{
+	call_returned(ret, CALL_WRITE);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(read_call_exit, long ret)
+{
+	call_returned(ret, CALL_READ);
+	return 0;
+}
+
+/* SSL_free: an object freed before its handshake finished, or after its certificate was refused, failed. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_free, void *ssl)
+{
+	struct ssl_key key = { .ssl = (__u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct tls_config *config = settings();
+	struct handshake *hs;
+
+	hs = bpf_map_lookup_elem(&handshakes, &key);
+	if (!hs || !config)
+		return 0;
+	if (hs->phase == PHASE_HANDSHAKING)
+		judge(config, ssl, &key, hs, true, REASON_INCOMPLETE << REASON_CLASS_SHIFT);
+	else if (hs->phase == PHASE_COMPLETED && hs->verify_state == VERIFY_FAILED)
+		judge(config, ssl, &key, hs, true, (REASON_X509 << REASON_CLASS_SHIFT) | ((__u32)hs->verify_result & 0xffffff));
+	else if (hs->phase == PHASE_COMPLETED)
+		judge(config, ssl, &key, hs, false, 0);
+	else
+		bpf_map_delete_elem(&handshakes, &key);
+	return 0;
+}
+
+/* SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name, name): a client's SNI. */
+SEC("uprobe")
+int BPF_KPROBE(ssl_ctrl, void *ssl, int cmd, long larg, const char *name)
+{
+	struct ssl_key key = { .ssl = (__u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct handshake *hs;
+
+	if (cmd != SSL_CTRL_SET_TLSEXT_HOSTNAME || larg != TLSEXT_NAMETYPE_host_name)
+		return 0;
+	hs = bpf_map_lookup_elem(&handshakes, &key);
+	if (!hs && name)
+		hs = create_handshake(&key);
+	if (!hs)
+		return 0;
+	hs->series.server_name[0] = 0;
+	if (name)
+		bpf_probe_read_user_str(hs->series.server_name, sizeof(hs->series.server_name), name);
+	return 0;
+}
+
+/* Notes a followed object for the return of an accessor called inside handshake calls. */
+static __always_inline void note_followed(void *stash, void *ssl)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct ssl_key key = { .ssl = (__u64)ssl, .tgid = pid_tgid >> 32 };
+
+	if (bpf_map_lookup_elem(&handshakes, &key))
+		bpf_map_update_elem(stash, &pid_tgid, &key.ssl, BPF_ANY);
+}
+
+/* The followed object an accessor returns for, and its record. */
+static __always_inline struct handshake *returned_for(void *stash, struct ssl_key *key)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 *ssl = bpf_map_lookup_elem(stash, &pid_tgid);
+
+	if (!ssl)
+		return 0;
+	*key = (struct ssl_key){ .ssl = *ssl, .tgid = pid_tgid >> 32 }; /* padding too: it is part of the key */
+	bpf_map_delete_elem(stash, &pid_tgid);
+	return bpf_map_lookup_elem(&handshakes, key);
+}
+
+/* SSL_get_servername: a server learns the client's SNI when its servername callback asks. */
+SEC("uprobe")
+int BPF_KPROBE(servername_enter, void *ssl)
+{
+	note_followed(&servername_calls, ssl);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(servername_exit, const char *name)
+{
+	struct ssl_key key;
+	struct handshake *hs = returned_for(&servername_calls, &key);
+
+	if (hs && name && !hs->series.server_name[0])
+		bpf_probe_read_user_str(hs->series.server_name, sizeof(hs->series.server_name), name);
+	return 0;
+}
+
+/* SSL_get_verify_result: what the application learns of the peer's certificate, during or after the handshake. */
+SEC("uprobe")
+int BPF_KPROBE(verify_result_enter, void *ssl)
+{
+	note_followed(&verify_calls, ssl);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(verify_result_exit, long result)
+{
+	struct tls_config *config = settings();
+	struct ssl_key key;
+	struct handshake *hs = returned_for(&verify_calls, &key);
+
+	if (!hs || !config || hs->phase == PHASE_NAMED)
+		return 0;
+	if (result == 0) {
+		hs->verify_state = VERIFY_OK;
+		if (hs->phase == PHASE_COMPLETED)
+			judge(config, (void *)key.ssl, &key, hs, false, 0);
+	} else {
+		hs->verify_state = VERIFY_FAILED;
+		hs->verify_result = result;
+	}
+	return 0;
+}
+
+/* ERR_set_error / ERR_vset_error(lib, reason, ...): the reason of an error raised inside a followed call. */
+SEC("uprobe")
+int BPF_KPROBE(error_raised, int lib, int reason)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 code = reason & 0xffffff;
+
+	if (lib == ERR_LIB_SSL && bpf_map_lookup_elem(&calls, &pid_tgid))
+		bpf_map_update_elem(&last_error, &pid_tgid, &code, BPF_ANY);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,127 @@
+/* Structs the tls receiver shares between tls.bpf.c and user space (receivers/tls/layout.ts). */
+#ifndef EBPF_COLLECTOR_TLS_H
+#define EBPF_COLLECTOR_TLS_H
+
+#define TLS_COMM_LEN 16
+/* An SNI host name is at most 255 bytes (RFC 6066); with its NUL. */
+#define TLS_SERVER_NAME_LEN 256
+
+/* SSL objects followed at once (handshakes in flight or finished but not yet judged, and named clients). */
+#define MAX_HANDSHAKES 8192
+/* Threads inside a probed call at once. */
+#define MAX_THREADS 8192
+/* Distinct series per interval; durations and failures by reason. */
+#define MAX_DURATION_SERIES 4096
+#define MAX_FAILURE_SERIES 4096
+
+/*
+ * tls_settings[0], written by user space before any probe is attached: what
+ * to aggregate by, and where OpenSSL 3.0 keeps the handshake state in its SSL
+ * struct, as read from the probed binaries' own accessor functions
+ * (receivers/tls/openssl-layout.ts). Every attached binary has this layout.
+ */
+struct tls_config {
+	__u32 aggregate;        /* AGGREGATE_* bits: the series_key fields that are filled in */
+	__u32 hand_state_offset; /* s->statem.hand_state (SSL_get_state) */
+	__u32 in_init_offset;    /* s->statem.in_init (SSL_in_init) */
+	__u32 flow_state_offset; /* s->statem.state (SSL_in_before) */
+	__u32 server_offset;     /* s->server (SSL_is_server) */
+	__u32 padding;
+};
+
+enum tls_aggregate {
+	AGGREGATE_CGROUP = 1,
+	AGGREGATE_PID = 2,
+	AGGREGATE_COMM = 4,
+};
+
+/* OpenSSL 3.0's OSSL_HANDSHAKE_STATE and MSG_FLOW_STATE values this receiver reads. */
+#define TLS_ST_BEFORE 0
+#define TLS_ST_OK 1
+#define MSG_FLOW_ERROR 1
+
+/* SSL_ctrl commands and arguments (ssl.h, tls1.h). */
+#define SSL_CTRL_SET_TLSEXT_HOSTNAME 55
+#define TLSEXT_NAMETYPE_host_name 0
+/* ERR_LIB_SSL (err.h): only the SSL library's reasons name a handshake failure. */
+#define ERR_LIB_SSL 20
+
+enum tls_side {
+	SIDE_CLIENT = 0,
+	SIDE_SERVER = 1,
+};
+
+/* durations: one series; fields not aggregated by are 0 */
+struct series_key {
+	__u64 cgroup_id;
+	__u32 pid; /* tgid */
+	__u32 side; /* enum tls_side */
+	char comm[TLS_COMM_LEN];
+	char server_name[TLS_SERVER_NAME_LEN]; /* "" without SNI */
+};
+
+/*
+ * A failure reason: the class in the top byte, the code below it. SSL
+ * reasons are OpenSSL's ERR_GET_REASON() values (sslerr.h), X509 ones the
+ * verify result (x509_vfy.h).
+ */
+#define REASON_CLASS_SHIFT 24
+enum tls_reason_class {
+	REASON_SSL = 0,        /* the last ERR_LIB_SSL error raised in the failing call */
+	REASON_X509 = 1,       /* finished, but the application rejected the peer's certificate */
+	REASON_INCOMPLETE = 2, /* freed before the handshake finished */
+	REASON_UNKNOWN = 3,    /* the state machine failed without an SSL error code */
+};
+
+/* failures: failed handshakes of one series by reason */
+struct failure_key {
+	struct series_key series;
+	__u32 reason;
+	__u32 padding;
+};
+
+/* handshakes: by SSL object of a process */
+struct ssl_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 padding;
+};
+
+enum handshake_phase {
+	PHASE_NAMED = 0,       /* SNI set, no handshake call yet */
+	PHASE_HANDSHAKING = 1, /* started, not finished */
+	PHASE_COMPLETED = 2,   /* finished, not yet judged: see tls.bpf.c */
+};
+
+struct handshake {
+	struct series_key series; /* side is read when judged */
+	__u64 start_ns;
+	__u64 duration_ns; /* set when finished */
+	__s64 verify_result; /* the failed SSL_get_verify_result() */
+	__u32 phase;
+	__u32 verify_state; /* enum verify_state */
+};
+
+/* What the application learnt from SSL_get_verify_result(). */
+enum verify_state {
+	VERIFY_NOT_READ = 0,
+	VERIFY_OK = 1,
+	VERIFY_FAILED = 2,
+};
+
+/* The calls that return to handshake_call_exit: how their return tells that data moved. */
+enum call_kind {
+	CALL_HANDSHAKE = 0, /* SSL_do_handshake, SSL_connect, SSL_accept: no data */
+	CALL_WRITE = 1,     /* SSL_write(_ex): > 0 wrote, maybe data queued before the certificate was judged */
+	CALL_READ = 2,      /* SSL_read(_ex): > 0 received the peer's data */
+};
+
+/* Index into the per-CPU `losses` array. */
+enum tls_loss {
+	LOSS_HANDSHAKES_FULL = 0,
+	LOSS_DURATIONS_FULL = 1,
+	LOSS_FAILURES_FULL = 2,
+	LOSS_MAX,
+};
+
+#endif

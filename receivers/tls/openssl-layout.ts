@@ -1,0 +1,194 @@
+/**
+ * Where OpenSSL keeps the handshake state in its SSL struct, read from the
+ * probed binary's own accessor functions, never guessed: SSL_get_state
+ * (`return s->statem.hand_state`), SSL_in_init (`s->statem.in_init`),
+ * SSL_is_server (`s->server`) and SSL_in_before (`hand_state == TLS_ST_BEFORE
+ * && statem.state == MSG_FLOW_UNINITED`) compile to loads at fixed offsets
+ * from their first argument (%rdi on x86-64). The version comes from
+ * OpenSSL_version_num (`return OPENSSL_VERSION_NUMBER`). Only OpenSSL 3.0.x
+ * is accepted: its state machine is the one bpf/tls.bpf.c reads. Anything
+ * else is refused with what did not match.
+ */
+import { existsSync, realpathSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ElfFile, type ElfFunction } from './elf.js';
+
+/** Byte offsets in struct ssl_st (struct tls_config in bpf/tls.h). */
+export interface OpensslLayout {
+  handState: number;
+  inInit: number;
+  flowState: number;
+  server: number;
+}
+
+/** Calls that drive a handshake, followed at entry and return: without data, sending, receiving. */
+export const HANDSHAKE_CALLS = ['SSL_do_handshake', 'SSL_connect', 'SSL_accept'] as const;
+export const WRITE_CALLS = ['SSL_write', 'SSL_write_ex'] as const;
+export const READ_CALLS = ['SSL_read', 'SSL_read_ex'] as const;
+/** Raise an error with its library and reason code. */
+export const ERROR_CALLS = ['ERR_set_error', 'ERR_vset_error'] as const;
+const LAYOUT_ACCESSORS = ['SSL_get_state', 'SSL_in_init', 'SSL_is_server', 'SSL_in_before'] as const;
+const OTHER_SSL_CALLS = ['SSL_free', 'SSL_ctrl', 'SSL_get_servername', 'SSL_get_verify_result'] as const;
+const VERSION_FUNCTION = 'OpenSSL_version_num';
+/** A binary exporting all of these is an OpenSSL libssl (or embeds one). */
+const SSL_REQUIRED = ['SSL_read', 'SSL_write', 'SSL_free', ...LAYOUT_ACCESSORS] as const;
+
+export const INSPECTED_FUNCTIONS: readonly string[] = [...HANDSHAKE_CALLS, ...WRITE_CALLS, ...READ_CALLS, ...ERROR_CALLS, ...LAYOUT_ACCESSORS, ...OTHER_SSL_CALLS, VERSION_FUNCTION];
+
+/** What a binary offers to probe: its libssl part (with the layout), its libcrypto part (error calls), or both (node). */
+export interface OpensslBinary {
+  version: string;
+  layout?: OpensslLayout;
+  /** Exported functions by name, with their file offsets. */
+  functions: Map<string, ElfFunction>;
+}
+
+/** Why a binary that looks like OpenSSL is not probed. */
+export class RefusedBinary extends Error {}
+
+/**
+ * The OpenSSL parts of the ELF file at `path`, undefined when it exports
+ * neither libssl's nor libcrypto's error functions; throws RefusedBinary
+ * when it does but its version or code is not what this receiver knows.
+ */
+export function inspectOpenssl(path: string): OpensslBinary | undefined {
+  const elf = ElfFile.open(path);
+  try {
+    const functions = elf.functions(INSPECTED_FUNCTIONS);
+    const isSsl = SSL_REQUIRED.every((name) => functions.has(name));
+    const isCrypto = functions.has(VERSION_FUNCTION) && ERROR_CALLS.some((name) => functions.has(name));
+    if (!isSsl && !isCrypto) return undefined;
+    const version = isCrypto ? versionOf(elf, functions.get(VERSION_FUNCTION)!) : siblingCryptoVersion(path);
+    return { version, layout: isSsl ? layoutOf(elf, functions) : undefined, functions };
+  } finally {
+    elf.close();
+  }
+}
+
+/** OpenSSL_version_num's constant, accepted for 3.0.x only. */
+function versionOf(elf: ElfFile, fn: ElfFunction): string {
+  const code = elf.code(fn);
+  const instructions = decode(code, VERSION_FUNCTION);
+  const [first, ...rest] = instructions;
+  if (first?.kind !== 'mov_imm' || !rest.every((i) => i.kind === 'xor' || i.kind === 'ret'))
+    throw new RefusedBinary(`${VERSION_FUNCTION} is not \`mov $imm32, %eax; ret\`: cannot tell the OpenSSL version`);
+  const number = first.value >>> 0;
+  const version = `${number >>> 28}.${(number >>> 20) & 0xff}.${(number >>> 4) & 0xff}`;
+  if (number >>> 20 !== 0x300) throw new RefusedBinary(`OpenSSL ${version} (0x${number.toString(16)}): only 3.0.x is known`);
+  return version;
+}
+
+/**
+ * libssl.so.3 has no version function of its own: it runs with the
+ * libcrypto.so.3 beside it (the same package), whose version is read.
+ */
+function siblingCryptoVersion(path: string): string {
+  const crypto = join(dirname(realpathSync(path)), 'libcrypto.so.3');
+  if (!existsSync(crypto)) throw new RefusedBinary(`no ${VERSION_FUNCTION} here and no libcrypto.so.3 beside it: cannot tell the OpenSSL version`);
+  const elf = ElfFile.open(crypto);
+  try {
+    const fn = elf.functions([VERSION_FUNCTION]).get(VERSION_FUNCTION);
+    if (!fn) throw new RefusedBinary(`${crypto} does not export ${VERSION_FUNCTION}: cannot tell the OpenSSL version`);
+    return versionOf(elf, fn);
+  } finally {
+    elf.close();
+  }
+}
+
+function layoutOf(elf: ElfFile, functions: Map<string, ElfFunction>): OpensslLayout {
+  const handState = loadOffset(elf, functions, 'SSL_get_state');
+  const inInit = loadOffset(elf, functions, 'SSL_in_init');
+  const server = loadOffset(elf, functions, 'SSL_is_server');
+  const inBefore = decode(elf.code(functions.get('SSL_in_before')!), 'SSL_in_before');
+  const fields = inBefore.flatMap((i) => (i.field === undefined ? [] : [i.field]));
+  if (fields.length !== 2 || !fields.includes(handState) || fields[0] === fields[1])
+    throw new RefusedBinary(`SSL_in_before reads fields at [${fields.join(', ')}], expected hand_state (${handState}) and the flow state`);
+  const flowState = fields.find((offset) => offset !== handState)!;
+  // OpenSSL 3.0's struct ossl_statem_st: state, 4 ints, hand_state, request_state, in_init.
+  if (inInit !== handState + 8 || flowState !== handState - 20)
+    throw new RefusedBinary(`statem fields at hand_state ${handState}, in_init ${inInit}, state ${flowState} are not laid out as in OpenSSL 3.0`);
+  return { handState, inInit, flowState, server };
+}
+
+/** The offset an accessor `return s->field` (an int) loads from. */
+function loadOffset(elf: ElfFile, functions: Map<string, ElfFunction>, name: string): number {
+  const instructions = decode(elf.code(functions.get(name)!), name);
+  const [first, ...rest] = instructions;
+  if (first?.kind !== 'load' || first.wide || first.field === undefined || !rest.every((i) => i.kind === 'xor' || i.kind === 'ret'))
+    throw new RefusedBinary(`${name} is not a single 32-bit load from its argument (\`mov disp(%rdi), %eax; ret\`)`);
+  return first.field;
+}
+
+interface Instruction {
+  kind: 'load' | 'xor' | 'test' | 'cmp' | 'jcc' | 'setcc' | 'movzx' | 'mov_imm' | 'ret';
+  /** Offset from %rdi the instruction reads. */
+  field?: number;
+  /** 64-bit operand. */
+  wide?: boolean;
+  value: number;
+}
+
+/**
+ * Decodes the few x86-64 instructions small accessors compile to, from the
+ * start to the last byte: a load or compare from %rdi+disp, register xor,
+ * test, conditional jumps and sets, mov $imm32, ret. Anything else throws:
+ * unknown code is refused, not guessed at.
+ */
+export function decode(code: Buffer, name: string): Instruction[] {
+  const instructions: Instruction[] = [];
+  let at = 0;
+  if (code.readUInt32BE(0) === 0xf30f1efa) at = 4; // endbr64
+  const fail = (what: string): never => {
+    throw new RefusedBinary(`${name}: unexpected ${what} at +${at} (${code.subarray(0, 24).toString('hex')})`);
+  };
+  /** ModRM at `at`: a register operand, or a memory operand based on %rdi with its displacement. */
+  const operand = (rex: number): { field?: number } => {
+    const modrm = code[at++];
+    const mod = modrm >> 6;
+    const rm = (modrm & 7) | ((rex & 1) << 3);
+    if (mod === 3) return {};
+    if (rm !== 7 || (mod === 0 && (modrm & 7) === 5)) fail('memory operand not based on %rdi');
+    if (mod === 0) return { field: 0 };
+    if (mod === 1) return { field: code.readInt8(at++) };
+    const field = code.readInt32LE(at);
+    at += 4;
+    return { field };
+  };
+  while (at < code.length) {
+    let rex = 0;
+    if ((code[at] & 0xf0) === 0x40) rex = code[at++];
+    const wide = (rex & 8) !== 0;
+    const opcode = code[at++];
+    if (opcode === 0xc3) {
+      instructions.push({ kind: 'ret', value: 0 });
+      // Anything after the last ret is padding or another function: stop where this one ends.
+      if (!code.subarray(at).some((byte) => byte !== 0xcc && byte !== 0x90)) break;
+      continue;
+    }
+    if (opcode === 0x8b) instructions.push({ kind: 'load', wide, value: (code[at] >> 3) & 7, ...operand(rex) });
+    else if (opcode === 0x31 || opcode === 0x33) {
+      const modrm = code[at];
+      if (modrm >> 6 !== 3 || ((modrm >> 3) & 7) !== (modrm & 7) || ((rex >> 2) & 1) !== (rex & 1)) fail('xor other than zeroing a register');
+      at++;
+      instructions.push({ kind: 'xor', value: 0 });
+    } else if (opcode === 0x85) instructions.push({ kind: 'test', value: 0, ...operand(rex) });
+    else if (opcode === 0x83 && ((code[at] >> 3) & 7) === 7) {
+      const { field } = operand(rex);
+      instructions.push({ kind: 'cmp', field, value: code.readInt8(at++) });
+    } else if (opcode === 0x74 || opcode === 0x75) instructions.push({ kind: 'jcc', value: code.readInt8(at++) });
+    else if (opcode === 0x0f && (code[at] === 0x94 || code[at] === 0x95)) {
+      at++;
+      if (operand(rex).field !== undefined) fail('setcc to memory');
+      instructions.push({ kind: 'setcc', value: 0 });
+    } else if (opcode === 0x0f && code[at] === 0xb6) {
+      at++;
+      if (operand(rex).field !== undefined) fail('movzx from memory');
+      instructions.push({ kind: 'movzx', value: 0 });
+    } else if (opcode === 0xb8 && !rex) {
+      instructions.push({ kind: 'mov_imm', value: code.readUInt32LE(at) });
+      at += 4;
+    } else fail(`opcode 0x${opcode.toString(16)}`);
+  }
+  if (instructions.at(-1)?.kind !== 'ret') fail('end without ret');
+  return instructions;
+}
