@@ -14,9 +14,11 @@
  * not the request the later events are keyed by. Requests made inside the
  * block layer (the flush sequence's flush request) have no submitter.
  *
- * One hash entry per request in flight, keyed by its struct request pointer;
- * every completion adds to a per-CPU series that user space drains each
- * interval. Nothing is sent per request.
+ * A request in flight holds one of two array slots its struct request
+ * pointer hashes to (a 2-way set-associative table): array lookups are
+ * inlined and take no lock, where a hash map's update and delete cost
+ * several hundred ns per request. Every completion adds to a per-CPU series
+ * that user space drains each interval. Nothing is sent per request.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -41,9 +43,9 @@ struct {
 } receiver_settings SEC(".maps");
 
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_IN_FLIGHT);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, IN_FLIGHT_SLOTS);
+	__type(key, __u32);
 	__type(value, struct request_start);
 } in_flight SEC(".maps");
 
@@ -90,6 +92,14 @@ struct {
 	__type(value, __u64);
 } losses SEC(".maps");
 
+/* One word per CPU to turn a request pointer into a number the verifier lets us hash. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} pointer_scratch SEC(".maps");
+
 static __always_inline void count_loss(__u32 reason)
 {
 	__u64 *n = bpf_map_lookup_elem(&losses, &reason);
@@ -98,62 +108,118 @@ static __always_inline void count_loss(__u32 reason)
 		(*n)++;
 }
 
-SEC("tp_btf/block_io_start")
-int BPF_PROG(block_io_start, struct request *rq)
+/*
+ * The address of a request as a plain number: the verifier allows no
+ * arithmetic on a BTF pointer, but a word stored to a map reads back as one.
+ */
+static __always_inline __u64 address_of(struct request *rq)
 {
-	struct request_start start = {};
-	struct blockio_config *settings;
-	__u64 key = (__u64)rq;
 	__u32 zero = 0;
+	volatile __u64 *scratch = bpf_map_lookup_elem(&pointer_scratch, &zero);
 
-	settings = bpf_map_lookup_elem(&receiver_settings, &zero);
-	if (!settings)
+	if (!scratch)
 		return 0;
-	if (settings->aggregate & AGGREGATE_CGROUP)
-		start.submitter.cgroup_id = bpf_get_current_cgroup_id();
-	if (settings->aggregate & AGGREGATE_PID)
-		start.submitter.pid = bpf_get_current_pid_tgid() >> 32;
-	if (settings->aggregate & AGGREGATE_COMM)
-		bpf_get_current_comm(start.submitter.comm, sizeof(start.submitter.comm));
-	/* A request is reused once freed: its old entry (a request merged into another, say) is replaced. */
-	if (bpf_map_update_elem(&in_flight, &key, &start, BPF_ANY))
-		count_loss(LOSS_IN_FLIGHT_FULL);
+	*scratch = (__u64)rq;
+	return *scratch;
+}
+
+/* The first of the two slots a request may hold: its pointer, hashed (Fibonacci hashing) to IN_FLIGHT_BITS. */
+static __always_inline __u32 first_slot(__u64 request)
+{
+	return (request * 0x9E3779B97F4A7C15ULL) >> (64 - IN_FLIGHT_BITS);
+}
+
+/* The slot `request` holds, or 0. */
+static __always_inline struct request_start *slot_of(__u64 request)
+{
+	__u32 index = first_slot(request);
+	struct request_start *slot = bpf_map_lookup_elem(&in_flight, &index);
+
+	if (!request)
+		return 0; /* 0 marks a free slot */
+	if (slot && slot->request == request)
+		return slot;
+	index ^= 1;
+	slot = bpf_map_lookup_elem(&in_flight, &index);
+	if (slot && slot->request == request)
+		return slot;
 	return 0;
 }
 
-/* The entry of a request seen first past submit (a flush request, one submitted before we attached) is made here. */
-static __always_inline struct request_start *start_of(struct request *rq)
+/*
+ * The slot `request` holds, or else a free one of its two, taken with a
+ * compare-and-swap (another CPU may be taking it) and cleared. A request
+ * freed without completing (an error path) leaves its slot taken until its
+ * struct request is used again, which finds the slot its own.
+ */
+static __always_inline struct request_start *claim(__u64 request)
 {
-	struct request_start *start, fresh = {};
-	__u64 key = (__u64)rq;
+	__u32 first = first_slot(request), second = first ^ 1;
+	struct request_start *a = bpf_map_lookup_elem(&in_flight, &first);
+	struct request_start *b = bpf_map_lookup_elem(&in_flight, &second);
+	struct request_start *slot;
 
-	start = bpf_map_lookup_elem(&in_flight, &key);
-	if (start)
-		return start;
-	if (bpf_map_update_elem(&in_flight, &key, &fresh, BPF_NOEXIST) == -E2BIG) {
+	if (!a || !b || !request)
+		return 0;
+	if (a->request == request)
+		return a;
+	if (b->request == request)
+		return b;
+	if (a->request == 0 && __sync_val_compare_and_swap(&a->request, 0, request) == 0)
+		slot = a;
+	else if (b->request == 0 && __sync_val_compare_and_swap(&b->request, 0, request) == 0)
+		slot = b;
+	else {
 		count_loss(LOSS_IN_FLIGHT_FULL);
 		return 0;
 	}
-	return bpf_map_lookup_elem(&in_flight, &key);
+	slot->insert_ns = 0;
+	slot->issue_ns = 0;
+	__builtin_memset(&slot->submitter, 0, sizeof(slot->submitter));
+	return slot;
 }
 
+SEC("tp_btf/block_io_start")
+int BPF_PROG(block_io_start, struct request *rq)
+{
+	struct blockio_config *settings;
+	struct request_start *slot;
+	__u32 zero = 0;
+
+	settings = bpf_map_lookup_elem(&receiver_settings, &zero);
+	slot = claim(address_of(rq));
+	if (!settings || !slot)
+		return 0;
+	/* A slot the request already held is left from an earlier life of the same struct request. */
+	slot->insert_ns = 0;
+	slot->issue_ns = 0;
+	slot->submitter.cgroup_id = settings->aggregate & AGGREGATE_CGROUP ? bpf_get_current_cgroup_id() : 0;
+	slot->submitter.pid = settings->aggregate & AGGREGATE_PID ? bpf_get_current_pid_tgid() >> 32 : 0;
+	if (settings->aggregate & AGGREGATE_COMM)
+		bpf_get_current_comm(slot->submitter.comm, sizeof(slot->submitter.comm));
+	else
+		__builtin_memset(slot->submitter.comm, 0, sizeof(slot->submitter.comm));
+	return 0;
+}
+
+/* A request seen first past submit (the flush request, one submitted before we attached) takes its slot here. */
 SEC("tp_btf/block_rq_insert")
 int BPF_PROG(block_rq_insert, struct request *rq)
 {
-	struct request_start *start = start_of(rq);
+	struct request_start *slot = claim(address_of(rq));
 
-	if (start)
-		start->insert_ns = bpf_ktime_get_ns();
+	if (slot)
+		slot->insert_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
 SEC("tp_btf/block_rq_issue")
 int BPF_PROG(block_rq_issue, struct request *rq)
 {
-	struct request_start *start = start_of(rq);
+	struct request_start *slot = claim(address_of(rq));
 
-	if (start)
-		start->issue_ns = bpf_ktime_get_ns();
+	if (slot)
+		slot->issue_ns = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -161,9 +227,10 @@ int BPF_PROG(block_rq_issue, struct request *rq)
 SEC("tp_btf/block_rq_merge")
 int BPF_PROG(block_rq_merge, struct request *rq)
 {
-	__u64 key = (__u64)rq;
+	struct request_start *slot = slot_of(address_of(rq));
 
-	bpf_map_delete_elem(&in_flight, &key);
+	if (slot)
+		slot->request = 0;
 	return 0;
 }
 
@@ -197,32 +264,37 @@ int BPF_PROG(block_rq_complete, struct request *rq, blk_status_t status, unsigne
 {
 	struct gendisk *disk = rq->q->disk;
 	struct series_key key = {};
-	struct request_start *start;
 	struct series_value *value;
-	__u64 request = (__u64)rq;
+	__u64 request = address_of(rq), insert_ns, issue_ns;
+	struct request_start *slot;
 	bool done;
 
-	start = bpf_map_lookup_elem(&in_flight, &request);
-	if (!start)
+	slot = slot_of(request);
+	if (!slot)
 		return 0;
 	/* Drivers may complete a request in parts; it is done when this part covers what is left. */
 	done = nr_bytes >= rq->__data_len;
-	if (!start->issue_ns || !disk)
-		goto forget; /* no disk: a request of a queue without one (a SCSI device's own commands) */
-	key.submitter = start->submitter;
+	insert_ns = slot->insert_ns;
+	issue_ns = slot->issue_ns;
+	key.submitter = slot->submitter;
+	/* Released once read: another request may take the slot at once. */
+	if (done)
+		__sync_val_compare_and_swap(&slot->request, request, 0);
+	if (!issue_ns || !disk)
+		return 0; /* no disk: a request of a queue without one (a SCSI device's own commands) */
 	key.dev = (disk->major << MINORBITS) | disk->first_minor;
 	key.operation = rq->cmd_flags & REQ_OP_MASK;
 	value = series_of(&key, disk);
 	if (!value) {
 		count_loss(LOSS_SERIES_FULL);
-		goto forget;
+		return 0;
 	}
 	value->bytes += nr_bytes;
 	if (!done)
 		return 0;
-	histogram_record(&value->duration, bpf_ktime_get_ns() - start->issue_ns);
-	if (start->insert_ns && start->insert_ns <= start->issue_ns)
-		histogram_record(&value->queue, start->issue_ns - start->insert_ns);
+	histogram_record(&value->duration, bpf_ktime_get_ns() - issue_ns);
+	if (insert_ns && insert_ns <= issue_ns)
+		histogram_record(&value->queue, issue_ns - insert_ns);
 	if (status) {
 		struct error_key error = { .series = key, .status = status };
 		__u64 *failed = bpf_map_lookup_elem(&errors, &error), one = 1;
@@ -232,9 +304,6 @@ int BPF_PROG(block_rq_complete, struct request *rq, blk_status_t status, unsigne
 		else if (bpf_map_update_elem(&errors, &error, &one, BPF_NOEXIST) == -E2BIG)
 			count_loss(LOSS_ERRORS_FULL);
 	}
-forget:
-	if (done)
-		bpf_map_delete_elem(&in_flight, &request);
 	return 0;
 }
 

@@ -5,8 +5,12 @@
 #define BLOCKIO_COMM_LEN 16
 #define BLOCKIO_DISK_NAME_LEN 32
 
-/* Requests between submit and completion, all devices together. */
-#define MAX_IN_FLIGHT 16384
+/*
+ * Slots for requests between submit and completion, all devices together: a
+ * request may take either of the two slots its pointer hashes to (2^bits).
+ */
+#define IN_FLIGHT_BITS 14
+#define IN_FLIGHT_SLOTS (1 << IN_FLIGHT_BITS)
 /* Distinct (device, operation, submitter labels) series per interval, and (series, status) pairs. */
 #define MAX_SERIES 4096
 #define MAX_ERROR_SERIES 1024
@@ -33,8 +37,9 @@ struct submitter {
 	char comm[BLOCKIO_COMM_LEN];
 };
 
-/* in_flight (by struct request pointer): one request from submit to completion. */
+/* in_flight: one request from submit to completion. */
 struct request_start {
+	__u64 request;   /* the struct request pointer that holds the slot; 0: free */
 	__u64 insert_ns; /* block_rq_insert, 0 if it was issued without being queued */
 	__u64 issue_ns;  /* block_rq_issue, 0 until issued */
 	struct submitter submitter;
@@ -66,7 +71,7 @@ struct device_name {
 
 /* Index into the per-CPU `losses` array: what could not be recorded. */
 enum blockio_loss {
-	LOSS_IN_FLIGHT_FULL = 0,  /* a request was not timed, so not counted */
+	LOSS_IN_FLIGHT_FULL = 0,  /* both slots of a request were taken: it was not timed, so not counted */
 	LOSS_SERIES_FULL = 1,     /* a completed request was not counted */
 	LOSS_ERRORS_FULL = 2,     /* a failed request's error was not counted */
 	LOSS_MAX,

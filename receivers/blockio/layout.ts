@@ -16,8 +16,8 @@ export const DURATION_OFFSET = 0;
 export const QUEUE_OFFSET = HISTOGRAM_VALUE_SIZE;
 export const BYTES_OFFSET = 2 * HISTOGRAM_VALUE_SIZE;
 export const SERIES_VALUE_SIZE = BYTES_OFFSET + 8;
-/** struct request_start: insert_ns, issue_ns, then a submitter. */
-export const REQUEST_START_SIZE = 16 + SUBMITTER_SIZE;
+/** struct request_start: request, insert_ns, issue_ns, then a submitter. */
+export const REQUEST_START_SIZE = 24 + SUBMITTER_SIZE;
 
 /** struct blockio_config: aggregate u32, padding. */
 export const SETTINGS_SIZE = 8;
@@ -53,7 +53,7 @@ export function checkLayout(object: BpfObject): void {
   };
   expect('series', SERIES_KEY_SIZE, SERIES_VALUE_SIZE);
   expect('errors', ERROR_KEY_SIZE, 8);
-  expect('in_flight', 8, REQUEST_START_SIZE);
+  expect('in_flight', 4, REQUEST_START_SIZE);
   expect('device_names', 4, DISK_NAME_LEN);
   expect('receiver_settings', 4, SETTINGS_SIZE);
 }

@@ -25,6 +25,7 @@ import {
   LOSS_REASONS,
   QUEUE_OFFSET,
   readSeriesKey,
+  REQUEST_START_SIZE,
   SERIES_KEY_SIZE,
   SERIES_VALUE_SIZE,
   SETTINGS_SIZE,
@@ -68,7 +69,7 @@ export class BlockioReceiver extends PollingBpfReceiver {
     this.readDeviceNames(object);
     telemetry.mapFill('series', series.count, object.mapInfo('series').maxEntries);
     telemetry.mapFill('errors', errors.count, object.mapInfo('errors').maxEntries);
-    telemetry.mapFill('in_flight', object.dump('in_flight').count, object.mapInfo('in_flight').maxEntries);
+    telemetry.mapFill('in_flight', this.slotsTaken(object), object.mapInfo('in_flight').maxEntries);
     this.countLosses(object, cpus);
 
     const cgroupIds: bigint[] = [];
@@ -167,6 +168,14 @@ export class BlockioReceiver extends PollingBpfReceiver {
     if (aggregate_by.includes('pid')) attributes.pid = String(key.pid);
     if (aggregate_by.includes('comm')) attributes.comm = cString(key.comm, 0, COMM_LEN);
     return attributes;
+  }
+
+  /** Slots of in_flight that a request holds (struct request_start.request is not 0). */
+  private slotsTaken(object: BpfObject): number {
+    const slots = object.dump('in_flight').values;
+    let taken = 0;
+    for (let offset = 0; offset < slots.length; offset += REQUEST_START_SIZE) if (slots.readBigUInt64LE(offset) !== 0n) taken++;
+    return taken;
   }
 
   /** Requests the kernel could not record, as dropped items by reason. */
