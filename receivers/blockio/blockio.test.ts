@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, realpathSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, test } from 'node:test';
 import type { Attributes, HistogramPoint } from '../../collector/data/metrics.js';
+import { cgroup2Mount } from '../../collector/cgroups.js';
 import { eventually } from '../../test/support/collector.js';
 import { MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
 import { blockioReceiverFactory } from './factory.js';
@@ -251,21 +252,37 @@ test('a loop device detached while the receiver runs ends its series; the receiv
   }
 });
 
-test('with aggregate_by [cgroup], the default, pid and comm are not labels and pod, namespace, container are', async () => {
+test('by default (aggregate_by [cgroup]) writes carry the pod and container of the cgroup that submitted them, and no pid or comm', async () => {
+  const writes = 40;
+  const mount = cgroup2Mount();
+  assert.ok(mount, 'no cgroup v2 hierarchy mounted');
+  const podUid = '5b0e4c1d-8a7f-4e2b-9c3d-2f1e0a9b8c7d';
+  const containerId = 'c0ffee'.padEnd(64, '0');
+  const parent = join(mount, `blockio-test-${process.pid}`);
+  const pod = join(parent, `kubepods-besteffort-pod${podUid.replaceAll('-', '_')}.slice`);
+  const container = join(pod, `cri-containerd-${containerId}.scope`);
+  mkdirSync(container, { recursive: true });
+  cleanups.push(() => [container, pod, parent].forEach((dir) => rmdirSync(dir)));
   const loop = loopDevice(tmpfs('16m'), '8M');
   const { receiver, sink } = create({ devices: [loop.name] });
   await receiver.start(testHost());
   try {
-    dd('if=/dev/zero', `of=${loop.path}`, 'bs=4k', 'count=10', 'oflag=direct');
+    // The shell moves itself into the container's cgroup, then becomes dd.
+    run('sh', ['-c', `echo $$ > ${join(container, 'cgroup.procs')} && exec dd if=/dev/zero of=${loop.path} bs=4k count=${writes} oflag=direct status=none`]);
   } finally {
     await receiver.shutdown();
   }
-  // udev may probe the new device too: only this test's writes are writes.
-  assert.equal(sink.total('ebpf_block_io_operations_total', { device: loop.name, operation: 'write', pod: '', namespace: '', container: '' }), 10);
+  const inContainer = { device: loop.name, operation: 'write', pod: podUid, namespace: '', container: containerId };
+  assert.equal(sink.total('ebpf_block_io_operations_total', inContainer), writes);
+  assert.equal(sink.total('ebpf_block_io_bytes_total', inContainer), writes * 4096);
+  assert.equal(histogramCount(sink, 'ebpf_block_io_duration_seconds', inContainer).count, writes);
+  assert.equal(sink.total('ebpf_block_io_operations_total', { device: loop.name, operation: 'write' }), writes, 'writes outside the container');
   for (const batch of sink.batches)
     for (const metric of batch.metrics)
-      for (const point of metric.points) {
-        assert.ok(!('pid' in point.attributes) && !('comm' in point.attributes), JSON.stringify(point.attributes));
-        assert.deepEqual(Object.keys(point.attributes).sort(), (metric.name === 'ebpf_block_io_errors_total' ? ['error'] : []).concat(['container', 'device', 'namespace', 'operation', 'pod']).sort());
-      }
+      for (const point of metric.points)
+        assert.deepEqual(
+          Object.keys(point.attributes).sort(),
+          ['container', 'device', 'namespace', 'operation', 'pod', ...(metric.name === 'ebpf_block_io_errors_total' ? ['error'] : [])].sort(),
+          `${metric.name} ${JSON.stringify(point.attributes)}`,
+        );
 });
