@@ -6,9 +6,10 @@
  * is submitted, issued and completed on the writer's critical path.
  *
  * Two figures per mode, from the same rounds:
- * - wall time per write minus the bare time of the same round: everything
- *   the tracing adds, dispatch included, but on a shared 2-core machine it
- *   moves by more than the effect between runs;
+ * - wall time per write (of the fastest chunk of 500 writes in a run, the
+ *   one other load disturbed least) minus the bare time of the same round:
+ *   everything the tracing adds, dispatch included, but on a shared 2-core
+ *   machine still noisy;
  * - BPF run time per completed request (BPF_ENABLE_STATS: run_time_ns over the
  *   complete program's run_cnt, every disk's requests in that window): only
  *   the programs' own time, but steady. It leaves out what the perf-buffer
@@ -139,7 +140,7 @@ function median(values: number[]): number {
 }
 
 const { values: options } = parseArgs({
-  options: { device: { type: 'string' }, reps: { type: 'string', default: '5' }, requests: { type: 'string', default: '20000' } },
+  options: { device: { type: 'string' }, reps: { type: 'string', default: '7' }, requests: { type: 'string', default: '20000' } },
 });
 if (!options.device) throw new Error('--device /dev/loopN is required: run bash bench/io/blockio.sh');
 const device = options.device;

@@ -1,10 +1,12 @@
 /*
  * blockio_write DEVICE [REQUESTS]: writes REQUESTS (default 20000) 4 KiB blocks
  * to DEVICE with O_DIRECT, one synchronous pwrite at a time, cycling over the
- * device's first 16 MiB, and prints the mean wall time per write in
- * nanoseconds. Each write is one block request whose submit, issue and
- * completion (and every BPF program on them) lie on the writer's critical
- * path, so added tracing shows up as added time per request.
+ * device's first 16 MiB, in chunks of CHUNK writes, and prints the mean wall
+ * time per write of the fastest chunk, in nanoseconds. Each write is one
+ * block request whose submit, issue and completion (and every BPF program on
+ * them) lie on the writer's critical path, so added tracing shows up as added
+ * time per request. Other load on the machine only ever slows a chunk down:
+ * the fastest chunk is the one it disturbed least.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -17,6 +19,7 @@
 #define BLOCK 4096
 #define SPAN_BLOCKS 4096 /* 16 MiB */
 #define WARM_UP_WRITES 1000
+#define CHUNK 500
 
 static int write_blocks(int fd, const void *buffer, long count)
 {
@@ -32,6 +35,7 @@ int main(int argc, char **argv)
 {
 	long requests = argc > 2 ? atol(argv[2]) : 20000;
 	struct timespec start, end;
+	double fastest = 0;
 	void *buffer;
 	int fd;
 
@@ -47,10 +51,17 @@ int main(int argc, char **argv)
 	memset(buffer, 0xab, BLOCK);
 	if (write_blocks(fd, buffer, WARM_UP_WRITES))
 		return 1;
-	clock_gettime(CLOCK_MONOTONIC, &start);
-	if (write_blocks(fd, buffer, requests))
-		return 1;
-	clock_gettime(CLOCK_MONOTONIC, &end);
-	printf("%.1f\n", ((end.tv_sec - start.tv_sec) * 1e9 + (end.tv_nsec - start.tv_nsec)) / requests);
+	for (long done = 0; done < requests; done += CHUNK) {
+		double ns;
+
+		clock_gettime(CLOCK_MONOTONIC, &start);
+		if (write_blocks(fd, buffer, CHUNK))
+			return 1;
+		clock_gettime(CLOCK_MONOTONIC, &end);
+		ns = ((end.tv_sec - start.tv_sec) * 1e9 + (end.tv_nsec - start.tv_nsec)) / CHUNK;
+		if (!fastest || ns < fastest)
+			fastest = ns;
+	}
+	printf("%.1f\n", fastest);
 	return 0;
 }
