@@ -62,7 +62,6 @@ export class TlsReceiver extends PollingBpfReceiver {
     const failures = object.drain('failures');
     telemetry.mapFill('durations', durations.count, object.mapInfo('durations').maxEntries);
     telemetry.mapFill('failures', failures.count, object.mapInfo('failures').maxEntries);
-    telemetry.mapFill('handshakes', object.dump('handshakes').count, object.mapInfo('handshakes').maxEntries);
     this.countLosses(object, cpus);
 
     const durationKeys = Array.from({ length: durations.count }, (_, i) => readSeriesKey(durations.keys, i * SERIES_KEY_SIZE));
