@@ -167,6 +167,36 @@ test('ext4 on a loop device: O_DIRECT writes, and reads after dropping caches, a
   assert.ok(readBytes >= blocks * 4096 && readBytes <= blocks * 4096 + 16 * 4096, `${readBytes} bytes read by dd`);
 });
 
+test('buffered writes are submitted by the writer when it fsyncs, and by the flusher kworker when sync writes them back', async () => {
+  const blocks = 64;
+  const loop = loopDevice(tmpfs('80m'), '64M');
+  run('mkfs.ext4', ['-q', loop.path]);
+  const mountpoint = scratchDirectory();
+  run('mount', [loop.path, mountpoint]);
+  cleanups.push(() => spawnSync('umount', [mountpoint]));
+  const { receiver, sink } = create({ aggregate_by: ['pid', 'comm'], devices: [loop.name] });
+  await receiver.start(testHost());
+  let fsyncer: number;
+  let writer: number;
+  try {
+    fsyncer = dd('if=/dev/zero', `of=${join(mountpoint, 'fsynced')}`, 'bs=4k', `count=${blocks}`, 'conv=fsync');
+    writer = dd('if=/dev/zero', `of=${join(mountpoint, 'synced')}`, 'bs=4k', `count=${blocks}`);
+    run('sync', []);
+  } finally {
+    await receiver.shutdown();
+  }
+  const fsynced = sink.total('ebpf_block_io_bytes_total', { device: loop.name, operation: 'write', pid: String(fsyncer) });
+  assert.ok(fsynced >= blocks * 4096, `dd conv=fsync submitted ${fsynced} bytes of its ${blocks * 4096}`);
+  assert.equal(sink.total('ebpf_block_io_bytes_total', { device: loop.name, operation: 'write', pid: String(writer) }), 0, 'dd without fsync submitted writes');
+  let flushed = 0;
+  for (const batch of sink.batches)
+    for (const metric of batch.metrics)
+      if (metric.name === 'ebpf_block_io_bytes_total')
+        for (const point of metric.points as { attributes: Attributes; value: number }[])
+          if (point.attributes.operation === 'write' && point.attributes.comm.startsWith('kworker/')) flushed += point.value;
+  assert.ok(flushed >= blocks * 4096, `the flusher wrote ${flushed} bytes of the ${blocks * 4096} that sync wrote back`);
+});
+
 test('O_DIRECT writes to a file on the root file system are block writes on its disk, by dd; /dev/shm writes are none', async () => {
   const blocks = 100;
   const disk = diskOf('/var/tmp');
