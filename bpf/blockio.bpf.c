@@ -21,7 +21,6 @@
  * that user space drains each interval. Nothing is sent per request.
  */
 #include "vmlinux.h"
-#include <bpf/bpf_core_read.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "latency_histogram.h"
