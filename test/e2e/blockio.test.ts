@@ -5,10 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
+import { projectPath } from '../../collector/paths.js';
 import { eventually, freePort, kernelBpfState, RunningCollector, sampleValue, scrape } from '../support/collector.js';
 import { promtoolCheckMetrics } from '../support/exposition.js';
 
@@ -80,6 +81,37 @@ service:
     await collector?.stop();
     if (loop) spawnSync('losetup', ['-d', loop]);
     spawnSync('umount', [dir]);
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('validate names the path of each bad blockio setting', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'blockio-e2e-'));
+  try {
+    const config = join(dir, 'pipeline.yaml');
+    writeFileSync(
+      config,
+      `
+receivers:
+  blockio:
+    aggregate_by: [cgroup, tid]
+    devices: [/dev/vda]
+    interval: 10s
+exporters:
+  prometheus: {}
+service:
+  pipelines:
+    metrics:
+      receivers: [blockio]
+      exporters: [prometheus]
+`,
+    );
+    const result = spawnSync(projectPath('bin/ebpf-collector'), ['validate', '--config', config], { encoding: 'utf8' });
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, /receivers::blockio::aggregate_by::1: must be one of cgroup, pid, comm, got string "tid"/);
+    assert.match(result.stderr, /receivers::blockio::devices::0: expected a disk name as in \/sys\/block, e\.g\. "vda"/);
+    assert.match(result.stderr, /receivers::blockio::interval: unknown key/);
+  } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 });
