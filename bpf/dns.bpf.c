@@ -37,6 +37,7 @@
 #define IPPROTO_UDP_NUMBER 17
 #define EEXIST 17
 #define UDP_HEADER_LEN 8
+#define IP_FRAGMENT_OFFSET 0x1fff
 #define IPV6_HEADER_LEN 40
 /* DNS header flags (RFC 1035 4.1.1). */
 #define DNS_FLAG_QR 0x8000
@@ -139,7 +140,8 @@ static __always_inline __u64 udp_header(__u64 network, __be16 protocol, __u16 *i
 	if (protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = bpf_rdonly_cast((void *)network, bpf_core_type_id_kernel(struct iphdr));
 
-		if (ip->protocol != IPPROTO_UDP_NUMBER || ip->version != 4)
+		/* Later fragments of a datagram carry no UDP header. */
+		if (ip->protocol != IPPROTO_UDP_NUMBER || ip->version != 4 || (ip->frag_off & bpf_htons(IP_FRAGMENT_OFFSET)))
 			return 0;
 		*ip_version = 4;
 		return network + ip->ihl * 4;
@@ -191,11 +193,11 @@ static __always_inline void fill_flow(struct dns_flow *flow, struct sk_buff *skb
 }
 
 /*
- * Copies the UDP payload into scratch->packet; returns its length there, or 0
- * (loss counted) when less than a DNS header was sent or the payload is not
- * in the skb's linear data.
+ * Copies up to `wanted` bytes of the UDP payload into scratch->packet;
+ * returns how many, or 0 (loss counted) when less than a DNS header was sent
+ * or those bytes are not in the skb's linear data.
  */
-static __always_inline __u32 copy_payload(struct sk_buff *skb, struct udp_packet *packet, struct dns_scratch *scratch)
+static __always_inline __u32 copy_payload(struct sk_buff *skb, struct udp_packet *packet, struct dns_scratch *scratch, __u32 wanted)
 {
 	struct udphdr *udp = bpf_rdonly_cast((void *)packet->udp, bpf_core_type_id_kernel(struct udphdr));
 	__u64 payload = packet->udp + UDP_HEADER_LEN;
@@ -207,8 +209,8 @@ static __always_inline __u32 copy_payload(struct sk_buff *skb, struct udp_packet
 		return 0;
 	}
 	length -= UDP_HEADER_LEN;
-	if (length > DNS_PAYLOAD_MAX)
-		length = DNS_PAYLOAD_MAX; /* all a query's question needs */
+	if (length > wanted)
+		length = wanted;
 	if (payload + length > linear_end) {
 		count_loss(LOSS_NOT_LINEAR);
 		return 0;
@@ -349,7 +351,7 @@ static __always_inline void handle_query(struct sk_buff *skb, struct udp_packet 
 
 	if (!scratch)
 		return;
-	length = copy_payload(skb, packet, scratch);
+	length = copy_payload(skb, packet, scratch, DNS_PAYLOAD_MAX); /* sent by a local socket: linear */
 	if (length == 0)
 		return;
 	flags = header_word(scratch, 2);
@@ -398,13 +400,13 @@ static __always_inline void handle_response(struct sk_buff *skb, struct udp_pack
 	struct resolver_call *call;
 	struct dns_query *query;
 	struct dns_flow flow;
-	__u32 length, rcode, resolver_tid;
+	__u32 rcode, resolver_tid;
 	__u64 start_ns, now;
 
 	if (!scratch)
 		return;
-	length = copy_payload(skb, packet, scratch);
-	if (length == 0)
+	/* Only the header: a NIC may leave the rest of a large answer in page fragments. */
+	if (copy_payload(skb, packet, scratch, DNS_HEADER_LEN) == 0)
 		return;
 	if (!(header_word(scratch, 2) & DNS_FLAG_QR))
 		return; /* a query from the server's port */
