@@ -10,13 +10,12 @@
  * when a call returns with in_init == 0 and hand_state == TLS_ST_OK, and it
  * failed when a call returns in MSG_FLOW_ERROR (reason: the last SSL-library
  * error the thread raised meanwhile) or the object is freed before it
- * finished. A finished handshake is judged when the application shows it
- * accepted the peer (call_returned), or at SSL_free: a failure there when
- * the application read a failed verify result, as node does when it refuses
- * a certificate after OpenSSL finished. Durations of every judged handshake,
- * and failures by reason, go into per-CPU maps that user space drains each
- * interval. Calls on objects that are not handshaking cost a hash lookup
- * and, where the object is new, a read of its state.
+ * finished; it is judged then (call_returned), or, when the peer's
+ * certificate failed verification, once data comes in or at SSL_free. Durations of
+ * every judged handshake, and failures by reason, go into per-CPU maps that
+ * user space drains each interval. Calls on objects that are not
+ * handshaking cost a hash lookup and, where the object is new, a read of
+ * its state.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -48,20 +47,13 @@ struct {
 	__type(value, __u64);
 } calls SEC(".maps");
 
-/* The same for SSL_get_servername and SSL_get_verify_result, which run inside handshake calls. */
+/* The same for SSL_get_servername, which runs inside handshake calls. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, MAX_THREADS);
 	__type(key, __u64);
 	__type(value, __u64);
 } servername_calls SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAX_THREADS);
-	__type(key, __u64);
-	__type(value, __u64);
-} verify_calls SEC(".maps");
 
 /* The last ERR_LIB_SSL reason a thread raised during a followed call. */
 struct {
@@ -264,15 +256,16 @@ int BPF_KPROBE(handshake_call_enter, void *ssl)
 }
 
 /*
- * Return of a followed call: the handshake finished or failed, or data
- * moved after it finished. A finished handshake is a success once the
- * application read a zero verify result, or received data, or (when it
- * never read a failed verify result) sent data. Node reads the verify
- * result inside the SSL_write that finishes the handshake and sends its
- * queued request in the same call, then refuses a bad certificate in
- * JavaScript and frees the object: that is judged at SSL_free.
+ * Return of a followed call: the handshake finished or failed, or, after
+ * it finished with a failed certificate verification, the peer's data came
+ * in. A finished handshake whose verification passed (or was not asked for)
+ * is a success at once. One that failed verification is a success once the
+ * application reads data (it chose to go on, as curl -k does), and a
+ * failure when the object is freed before that: node finishes the
+ * handshake, even sends its queued request, then refuses the certificate in
+ * JavaScript and frees the object.
  */
-static __always_inline void call_returned(int ret, __u32 kind)
+static __always_inline void call_returned(int ret, bool reads)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct ssl_key key = { .tgid = pid_tgid >> 32 };
@@ -291,49 +284,39 @@ static __always_inline void call_returned(int ret, __u32 kind)
 	hs = bpf_map_lookup_elem(&handshakes, &key);
 	if (!hs)
 		return;
-	if (hs->phase == PHASE_HANDSHAKING) {
-		if (ssl_field(object, config->in_init_offset) == 0 && ssl_field(object, config->hand_state_offset) == TLS_ST_OK) {
-			hs->duration_ns = bpf_ktime_get_ns() - hs->start_ns;
-			hs->phase = PHASE_COMPLETED;
-			if (hs->verify_state == VERIFY_OK) {
-				judge(config, object, &key, hs, false, 0);
-				return;
-			}
-		} else {
-			if (ssl_field(object, config->flow_state_offset) == MSG_FLOW_ERROR) {
-				reason = bpf_map_lookup_elem(&last_error, &pid_tgid);
-				judge(config, object, &key, hs, true, reason ? *reason : REASON_UNKNOWN << REASON_CLASS_SHIFT);
-			}
-			return;
-		}
+	if (hs->phase == PHASE_COMPLETED) {
+		if (reads && ret > 0)
+			judge(config, object, &key, hs, false, 0);
+		return;
 	}
-	if (hs->phase == PHASE_COMPLETED && ret > 0 &&
-	    (kind == CALL_READ || (kind == CALL_WRITE && hs->verify_state != VERIFY_FAILED)))
-		judge(config, object, &key, hs, false, 0);
+	if (ssl_field(object, config->in_init_offset) == 0 && ssl_field(object, config->hand_state_offset) == TLS_ST_OK) {
+		hs->duration_ns = bpf_ktime_get_ns() - hs->start_ns;
+		hs->phase = PHASE_COMPLETED;
+		hs->verify_result = -1;
+		bpf_probe_read_user(&hs->verify_result, sizeof(hs->verify_result), object + config->verify_result_offset);
+		if (hs->verify_result == 0)
+			judge(config, object, &key, hs, false, 0);
+	} else if (ssl_field(object, config->flow_state_offset) == MSG_FLOW_ERROR) {
+		reason = bpf_map_lookup_elem(&last_error, &pid_tgid);
+		judge(config, object, &key, hs, true, reason ? *reason : REASON_UNKNOWN << REASON_CLASS_SHIFT);
+	}
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(handshake_call_exit, long ret)
 {
-	call_returned(ret, CALL_HANDSHAKE);
-	return 0;
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(write_call_exit, long ret)
-{
-	call_returned(ret, CALL_WRITE);
+	call_returned(ret, false);
 	return 0;
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(read_call_exit, long ret)
 {
-	call_returned(ret, CALL_READ);
+	call_returned(ret, true);
 	return 0;
 }
 
-/* SSL_free: an object freed before its handshake finished, or after its certificate was refused, failed. */
+/* SSL_free: an object freed before its handshake finished, or after it failed verification and before any data came, failed. */
 SEC("uprobe")
 int BPF_KPROBE(ssl_free, void *ssl)
 {
@@ -346,10 +329,8 @@ int BPF_KPROBE(ssl_free, void *ssl)
 		return 0;
 	if (hs->phase == PHASE_HANDSHAKING)
 		judge(config, ssl, &key, hs, true, REASON_INCOMPLETE << REASON_CLASS_SHIFT);
-	else if (hs->phase == PHASE_COMPLETED && hs->verify_state == VERIFY_FAILED)
-		judge(config, ssl, &key, hs, true, (REASON_X509 << REASON_CLASS_SHIFT) | ((__u32)hs->verify_result & 0xffffff));
 	else if (hs->phase == PHASE_COMPLETED)
-		judge(config, ssl, &key, hs, false, 0);
+		judge(config, ssl, &key, hs, true, (REASON_X509 << REASON_CLASS_SHIFT) | ((__u32)hs->verify_result & 0xffffff));
 	else
 		bpf_map_delete_elem(&handshakes, &key);
 	return 0;
@@ -414,34 +395,6 @@ int BPF_KRETPROBE(servername_exit, const char *name)
 
 	if (hs && name && !hs->series.server_name[0])
 		bpf_probe_read_user_str(hs->series.server_name, sizeof(hs->series.server_name), name);
-	return 0;
-}
-
-/* SSL_get_verify_result: what the application learns of the peer's certificate, during or after the handshake. */
-SEC("uprobe")
-int BPF_KPROBE(verify_result_enter, void *ssl)
-{
-	note_followed(&verify_calls, ssl);
-	return 0;
-}
-
-SEC("uretprobe")
-int BPF_KRETPROBE(verify_result_exit, long result)
-{
-	struct tls_config *config = settings();
-	struct ssl_key key;
-	struct handshake *hs = returned_for(&verify_calls, &key);
-
-	if (!hs || !config || hs->phase == PHASE_NAMED)
-		return 0;
-	if (result == 0) {
-		hs->verify_state = VERIFY_OK;
-		if (hs->phase == PHASE_COMPLETED)
-			judge(config, (void *)key.ssl, &key, hs, false, 0);
-	} else {
-		hs->verify_state = VERIFY_FAILED;
-		hs->verify_result = result;
-	}
 	return 0;
 }
 

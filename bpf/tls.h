@@ -8,7 +8,7 @@
 
 /* SSL objects followed at once (handshakes in flight or finished but not yet judged, and named clients). */
 #define MAX_HANDSHAKES 8192
-/* Threads inside a probed call at once. */
+/* Threads inside a followed call at once. */
 #define MAX_THREADS 8192
 /* Distinct series per interval; durations and failures by reason. */
 #define MAX_DURATION_SERIES 4096
@@ -26,7 +26,7 @@ struct tls_config {
 	__u32 in_init_offset;    /* s->statem.in_init (SSL_in_init) */
 	__u32 flow_state_offset; /* s->statem.state (SSL_in_before) */
 	__u32 server_offset;     /* s->server (SSL_is_server) */
-	__u32 padding;
+	__u32 verify_result_offset; /* s->verify_result, a long (SSL_get_verify_result) */
 };
 
 enum tls_aggregate {
@@ -68,7 +68,7 @@ struct series_key {
 #define REASON_CLASS_SHIFT 24
 enum tls_reason_class {
 	REASON_SSL = 0,        /* the last ERR_LIB_SSL error raised in the failing call */
-	REASON_X509 = 1,       /* finished, but the application rejected the peer's certificate */
+	REASON_X509 = 1,       /* finished with a failed verify result, and freed before any data came */
 	REASON_INCOMPLETE = 2, /* freed before the handshake finished */
 	REASON_UNKNOWN = 3,    /* the state machine failed without an SSL error code */
 };
@@ -97,23 +97,9 @@ struct handshake {
 	struct series_key series; /* side is read when judged */
 	__u64 start_ns;
 	__u64 duration_ns; /* set when finished */
-	__s64 verify_result; /* the failed SSL_get_verify_result() */
+	__s64 verify_result; /* s->verify_result when it finished: X509_V_OK (0) or the X509_V_ERR_* */
 	__u32 phase;
-	__u32 verify_state; /* enum verify_state */
-};
-
-/* What the application learnt from SSL_get_verify_result(). */
-enum verify_state {
-	VERIFY_NOT_READ = 0,
-	VERIFY_OK = 1,
-	VERIFY_FAILED = 2,
-};
-
-/* The calls that return to handshake_call_exit: how their return tells that data moved. */
-enum call_kind {
-	CALL_HANDSHAKE = 0, /* SSL_do_handshake, SSL_connect, SSL_accept: no data */
-	CALL_WRITE = 1,     /* SSL_write(_ex): > 0 wrote, maybe data queued before the certificate was judged */
-	CALL_READ = 2,      /* SSL_read(_ex): > 0 received the peer's data */
+	__u32 padding;
 };
 
 /* Index into the per-CPU `losses` array. */

@@ -9,7 +9,10 @@ import { closeSync, openSync, readSync } from 'node:fs';
 const ELF_MAGIC = 0x464c457f; // "\x7fELF" as a little-endian u32
 const ELFCLASS64 = 2;
 const ELFDATA2LSB = 1;
+const SHT_RELA = 4;
 const SHT_DYNSYM = 11;
+const R_X86_64_JUMP_SLOT = 7;
+const RELA_SIZE = 24;
 const PT_LOAD = 1;
 const STT_FUNC = 2;
 const SHN_UNDEF = 0;
@@ -35,6 +38,8 @@ export class ElfFile {
     private readonly segments: Segment[],
     private readonly dynsym: Buffer,
     private readonly dynstr: Buffer,
+    /** PLT relocations (.rela.plt): GOT slot address, symbol index. */
+    private readonly jumpSlots: Buffer,
   ) {}
 
   /** Opens `path`; throws with the reason when it is not a 64-bit little-endian ELF file. */
@@ -65,15 +70,21 @@ export class ElfFile {
 
       let dynsym: Buffer = Buffer.alloc(0);
       let dynstr: Buffer = Buffer.alloc(0);
+      const relocations: Buffer[] = [];
       const shdrs = read(fd, sectionHeaders, sectionHeaderSize * sectionHeaderCount);
+      const contents = (base: number) => read(fd, Number(shdrs.readBigUInt64LE(base + 24)), Number(shdrs.readBigUInt64LE(base + 32)));
       for (let i = 0; i < sectionHeaderCount; i++) {
         const base = i * sectionHeaderSize;
-        if (shdrs.readUInt32LE(base + 4) !== SHT_DYNSYM) continue;
-        dynsym = read(fd, Number(shdrs.readBigUInt64LE(base + 24)), Number(shdrs.readBigUInt64LE(base + 32)));
-        const strtab = shdrs.readUInt32LE(base + 40) * sectionHeaderSize; // sh_link: the section of its names
-        dynstr = read(fd, Number(shdrs.readBigUInt64LE(strtab + 24)), Number(shdrs.readBigUInt64LE(strtab + 32)));
+        const type = shdrs.readUInt32LE(base + 4);
+        const link = shdrs.readUInt32LE(base + 40); // sh_link: the section of its names, or of its symbols
+        if (type === SHT_DYNSYM) {
+          dynsym = contents(base);
+          dynstr = contents(link * sectionHeaderSize);
+        } else if (type === SHT_RELA && link !== 0 && shdrs.readUInt32LE(link * sectionHeaderSize + 4) === SHT_DYNSYM) {
+          relocations.push(contents(base));
+        }
       }
-      return new ElfFile(fd, segments, dynsym, dynstr);
+      return new ElfFile(fd, segments, dynsym, dynstr, Buffer.concat(relocations));
     } catch (error) {
       closeSync(fd);
       throw error;
@@ -103,6 +114,23 @@ export class ElfFile {
   /** The code of a function (at most `limit` bytes). */
   code(fn: ElfFunction, limit = 64): Buffer {
     return read(this.fd, fn.fileOffset, Math.min(fn.size || limit, limit));
+  }
+
+  /** `length` bytes at a virtual address, empty outside the file's segments. */
+  bytesAt(address: number, length: number): Buffer {
+    const offset = this.fileOffset(address);
+    return offset === undefined ? Buffer.alloc(0) : read(this.fd, offset, length);
+  }
+
+  /** The function whose address the dynamic linker writes into the GOT slot at `address` (a PLT stub's target). */
+  jumpSlotSymbol(address: number): string | undefined {
+    for (let offset = 0; offset + RELA_SIZE <= this.jumpSlots.length; offset += RELA_SIZE) {
+      if (Number(this.jumpSlots.readBigUInt64LE(offset)) !== address || this.jumpSlots.readUInt32LE(offset + 8) !== R_X86_64_JUMP_SLOT) continue;
+      const nameOffset = this.dynsym.readUInt32LE(this.jumpSlots.readUInt32LE(offset + 12) * SYMBOL_SIZE);
+      const end = this.dynstr.indexOf(0, nameOffset);
+      return this.dynstr.toString('latin1', nameOffset, end);
+    }
+    return undefined;
   }
 
   close(): void {

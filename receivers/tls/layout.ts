@@ -16,7 +16,7 @@ export const FAILURE_KEY_SIZE = SERIES_KEY_SIZE + 8;
 export const HANDSHAKE_SIZE = SERIES_KEY_SIZE + 32;
 /** struct ssl_key: ssl u64, tgid u32, padding. */
 export const SSL_KEY_SIZE = 16;
-/** struct tls_config: aggregate, then the offsets of OpensslLayout, padding (u32 each). */
+/** struct tls_config: aggregate, then the offsets of OpensslLayout (u32 each). */
 export const SETTINGS_SIZE = 24;
 export const AGGREGATE = { cgroup: 1, pid: 2, comm: 4 } as const;
 
@@ -73,6 +73,7 @@ export function settingsValue(aggregate: number, layout: OpensslLayout): Buffer 
   value.writeUInt32LE(layout.inInit, 8);
   value.writeUInt32LE(layout.flowState, 12);
   value.writeUInt32LE(layout.server, 16);
+  value.writeUInt32LE(layout.verifyResult, 20);
   return value;
 }
 

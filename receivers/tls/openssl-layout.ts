@@ -19,27 +19,30 @@ export interface OpensslLayout {
   inInit: number;
   flowState: number;
   server: number;
+  verifyResult: number;
 }
 
-/** Calls that drive a handshake, followed at entry and return: without data, sending, receiving. */
-export const HANDSHAKE_CALLS = ['SSL_do_handshake', 'SSL_connect', 'SSL_accept'] as const;
-export const WRITE_CALLS = ['SSL_write', 'SSL_write_ex'] as const;
+/** Calls that drive a handshake, followed at entry and return; reads also tell that the peer's data came. */
+export const HANDSHAKE_CALLS = ['SSL_do_handshake', 'SSL_connect', 'SSL_accept', 'SSL_write', 'SSL_write_ex'] as const;
 export const READ_CALLS = ['SSL_read', 'SSL_read_ex'] as const;
+/** Wrappers that libssl builds as a jump to SSL_do_handshake: probing them too would only cost more traps. */
+const HANDSHAKE_WRAPPERS = ['SSL_connect', 'SSL_accept'] as const;
 /** Raise an error with its library and reason code. */
 export const ERROR_CALLS = ['ERR_set_error', 'ERR_vset_error'] as const;
-const LAYOUT_ACCESSORS = ['SSL_get_state', 'SSL_in_init', 'SSL_is_server', 'SSL_in_before'] as const;
-const OTHER_SSL_CALLS = ['SSL_free', 'SSL_ctrl', 'SSL_get_servername', 'SSL_get_verify_result'] as const;
+const LAYOUT_ACCESSORS = ['SSL_get_state', 'SSL_in_init', 'SSL_is_server', 'SSL_in_before', 'SSL_get_verify_result'] as const;
+const OTHER_SSL_CALLS = ['SSL_free', 'SSL_ctrl', 'SSL_get_servername'] as const;
 const VERSION_FUNCTION = 'OpenSSL_version_num';
-/** A binary exporting all of these is an OpenSSL libssl (or embeds one). */
-const SSL_REQUIRED = ['SSL_read', 'SSL_write', 'SSL_free', ...LAYOUT_ACCESSORS] as const;
+/** A binary exporting these is a libssl (or embeds one), and must export the rest to be probed. */
+const SSL_IDENTITY = ['SSL_read', 'SSL_write'] as const;
+const SSL_REQUIRED = ['SSL_free', ...LAYOUT_ACCESSORS] as const;
 
-export const INSPECTED_FUNCTIONS: readonly string[] = [...HANDSHAKE_CALLS, ...WRITE_CALLS, ...READ_CALLS, ...ERROR_CALLS, ...LAYOUT_ACCESSORS, ...OTHER_SSL_CALLS, VERSION_FUNCTION];
+export const INSPECTED_FUNCTIONS: readonly string[] = [...HANDSHAKE_CALLS, ...READ_CALLS, ...ERROR_CALLS, ...LAYOUT_ACCESSORS, ...OTHER_SSL_CALLS, VERSION_FUNCTION];
 
 /** What a binary offers to probe: its libssl part (with the layout), its libcrypto part (error calls), or both (node). */
 export interface OpensslBinary {
   version: string;
   layout?: OpensslLayout;
-  /** Exported functions by name, with their file offsets. */
+  /** Exported functions to probe by name, with their file offsets. */
   functions: Map<string, ElfFunction>;
 }
 
@@ -55,11 +58,15 @@ export function inspectOpenssl(path: string): OpensslBinary | undefined {
   const elf = ElfFile.open(path);
   try {
     const functions = elf.functions(INSPECTED_FUNCTIONS);
-    const isSsl = SSL_REQUIRED.every((name) => functions.has(name));
+    const isSsl = SSL_IDENTITY.every((name) => functions.has(name));
+    const missing = SSL_REQUIRED.filter((name) => !functions.has(name));
+    if (isSsl && missing.length) throw new RefusedBinary(`exports SSL_read and SSL_write but not ${missing.join(', ')}`);
     const isCrypto = functions.has(VERSION_FUNCTION) && ERROR_CALLS.some((name) => functions.has(name));
     if (!isSsl && !isCrypto) return undefined;
     const version = isCrypto ? versionOf(elf, functions.get(VERSION_FUNCTION)!) : siblingCryptoVersion(path);
-    return { version, layout: isSsl ? layoutOf(elf, functions) : undefined, functions };
+    const layout = isSsl ? layoutOf(elf, functions) : undefined;
+    for (const name of HANDSHAKE_WRAPPERS) if (jumpsToHandshake(elf, functions, name)) functions.delete(name);
+    return { version, layout, functions };
   } finally {
     elf.close();
   }
@@ -99,6 +106,7 @@ function layoutOf(elf: ElfFile, functions: Map<string, ElfFunction>): OpensslLay
   const handState = loadOffset(elf, functions, 'SSL_get_state');
   const inInit = loadOffset(elf, functions, 'SSL_in_init');
   const server = loadOffset(elf, functions, 'SSL_is_server');
+  const verifyResult = loadOffset(elf, functions, 'SSL_get_verify_result', true);
   const inBefore = decode(elf.code(functions.get('SSL_in_before')!), 'SSL_in_before');
   const fields = inBefore.flatMap((i) => (i.field === undefined ? [] : [i.field]));
   if (fields.length !== 2 || !fields.includes(handState) || fields[0] === fields[1])
@@ -107,16 +115,43 @@ function layoutOf(elf: ElfFile, functions: Map<string, ElfFunction>): OpensslLay
   // OpenSSL 3.0's struct ossl_statem_st: state, 4 ints, hand_state, request_state, in_init.
   if (inInit !== handState + 8 || flowState !== handState - 20)
     throw new RefusedBinary(`statem fields at hand_state ${handState}, in_init ${inInit}, state ${flowState} are not laid out as in OpenSSL 3.0`);
-  return { handState, inInit, flowState, server };
+  return { handState, inInit, flowState, server, verifyResult };
 }
 
-/** The offset an accessor `return s->field` (an int) loads from. */
-function loadOffset(elf: ElfFile, functions: Map<string, ElfFunction>, name: string): number {
+/** The offset an accessor `return s->field` (an int, or a long when `wide`) loads from. */
+function loadOffset(elf: ElfFile, functions: Map<string, ElfFunction>, name: string, wide = false): number {
   const instructions = decode(elf.code(functions.get(name)!), name);
   const [first, ...rest] = instructions;
-  if (first?.kind !== 'load' || first.wide || first.field === undefined || !rest.every((i) => i.kind === 'xor' || i.kind === 'ret'))
-    throw new RefusedBinary(`${name} is not a single 32-bit load from its argument (\`mov disp(%rdi), %eax; ret\`)`);
+  if (first?.kind !== 'load' || first.wide !== wide || first.field === undefined || !rest.every((i) => i.kind === 'xor' || i.kind === 'ret'))
+    throw new RefusedBinary(`${name} is not a single ${wide ? 64 : 32}-bit load from its argument (\`mov disp(%rdi), %${wide ? 'rax' : 'eax'}; ret\`)`);
   return first.field;
+}
+
+/**
+ * Whether `name` calls or jumps to SSL_do_handshake, directly or through
+ * its PLT stub (libssl's SSL_connect is `jmp SSL_do_handshake@plt`): then
+ * SSL_do_handshake's probes see its handshakes. Node inlines it instead.
+ */
+function jumpsToHandshake(elf: ElfFile, functions: Map<string, ElfFunction>, name: string): boolean {
+  const wrapper = functions.get(name);
+  const target = functions.get('SSL_do_handshake');
+  if (!wrapper || !target) return false;
+  const code = elf.code(wrapper, 256);
+  for (let at = 0; at + 5 <= code.length; at++) {
+    if (code[at] !== 0xe8 && code[at] !== 0xe9) continue; // call rel32, jmp rel32
+    const destination = wrapper.address + at + 5 + code.readInt32LE(at + 1);
+    if (destination === target.address || pltSymbol(elf, destination) === 'SSL_do_handshake') return true;
+  }
+  return false;
+}
+
+/** The function a PLT stub at `address` jumps to: `[endbr64;] [bnd] jmp *slot(%rip)`. */
+function pltSymbol(elf: ElfFile, address: number): string | undefined {
+  const stub = elf.bytesAt(address, 16);
+  let at = stub.length >= 4 && stub.readUInt32BE(0) === 0xf30f1efa ? 4 : 0;
+  if (stub[at] === 0xf2) at++; // bnd
+  if (stub.length < at + 6 || stub[at] !== 0xff || stub[at + 1] !== 0x25) return undefined;
+  return elf.jumpSlotSymbol(address + at + 6 + stub.readInt32LE(at + 2));
 }
 
 interface Instruction {

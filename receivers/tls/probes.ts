@@ -11,7 +11,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BpfObject } from '../../native/index.js';
-import { ERROR_CALLS, HANDSHAKE_CALLS, READ_CALLS, WRITE_CALLS, inspectOpenssl, RefusedBinary, type OpensslBinary, type OpensslLayout } from './openssl-layout.js';
+import { ERROR_CALLS, HANDSHAKE_CALLS, READ_CALLS, inspectOpenssl, RefusedBinary, type OpensslBinary, type OpensslLayout } from './openssl-layout.js';
 
 /** Where distributions put libssl.so.3 (Debian/Ubuntu multiarch, Fedora/RHEL, Alpine/Arch). */
 const LIBRARY_DIRS = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64', '/lib64', '/usr/lib', '/lib'];
@@ -20,12 +20,10 @@ const LIBRARY_NAMES = ['libssl.so.3', 'libcrypto.so.3'];
 /** Programs in bpf/tls.bpf.c by the function they probe: [entry program, return program]. */
 const PROGRAMS: [readonly string[], string | undefined, string | undefined][] = [
   [HANDSHAKE_CALLS, 'handshake_call_enter', 'handshake_call_exit'],
-  [WRITE_CALLS, 'handshake_call_enter', 'write_call_exit'],
   [READ_CALLS, 'handshake_call_enter', 'read_call_exit'],
   [['SSL_free'], 'ssl_free', undefined],
   [['SSL_ctrl'], 'ssl_ctrl', undefined],
   [['SSL_get_servername'], 'servername_enter', 'servername_exit'],
-  [['SSL_get_verify_result'], 'verify_result_enter', 'verify_result_exit'],
 ];
 
 interface Candidate {
@@ -126,11 +124,11 @@ function attach(object: BpfObject, binaryPath: string, offset: number | undefine
 }
 
 function sameLayout(a: OpensslLayout, b: OpensslLayout): boolean {
-  return a.handState === b.handState && a.inInit === b.inInit && a.flowState === b.flowState && a.server === b.server;
+  return a.handState === b.handState && a.inInit === b.inInit && a.flowState === b.flowState && a.server === b.server && a.verifyResult === b.verifyResult;
 }
 
 function describe(layout: OpensslLayout): string {
-  return `(hand_state ${layout.handState}, in_init ${layout.inInit}, state ${layout.flowState}, server ${layout.server})`;
+  return `(hand_state ${layout.handState}, in_init ${layout.inInit}, state ${layout.flowState}, server ${layout.server}, verify_result ${layout.verifyResult})`;
 }
 
 /** A file by path, identified as /proc/PID/maps identifies mapped files. */

@@ -12,6 +12,7 @@ int SSL_in_init(const struct fake_ssl *s) { return s->statem[3]; }
 int SSL_get_state(const struct fake_ssl *s) { return s->statem[1]; }
 int SSL_in_before(const struct fake_ssl *s) { return s->statem[1] == 0 && s->statem[0] == 0; }
 int SSL_is_server(const struct fake_ssl *s) { return s->server; }
+long SSL_get_verify_result(const struct fake_ssl *s) { return s->statem[7]; }
 int SSL_read(struct fake_ssl *s, void *buffer, int size) { (void)buffer; return s->server + size; }
 int SSL_write(struct fake_ssl *s, const void *buffer, int size) { (void)buffer; return s->server - size; }
 void SSL_free(struct fake_ssl *s) { s->server = -1; }
