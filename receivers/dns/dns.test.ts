@@ -30,6 +30,7 @@ let silentNetwork: DnsNamespace;
 before(async () => {
   network = DnsNamespace.create(`dns-test-${process.pid}`, ['10.53.0.1/24', '10.53.0.2/24', 'fd53::1/64'], SERVER_V4);
   await network.startDnsmasq(`/tmp/dns-test-${process.pid}.pid`);
+  await network.startDnsmasq(`/tmp/dns-test-${process.pid}-5353.pid`, 5353);
   await network.startSilentServer(SILENT_SERVER);
   silentNetwork = DnsNamespace.create(`dns-test-silent-${process.pid}`, ['10.53.1.1/24'], '10.53.1.1');
   await silentNetwork.startSilentServer('10.53.1.1');
@@ -225,6 +226,21 @@ test('beyond max_domains, queries fold into domain="[other]" and are counted', a
   assert.ok((await dropped(telemetry, 'domain_cap')) >= ownFolded && ownFolded >= 2);
   const labelled = new Set(allAttributes(sink).map((a) => a.domain));
   assert.ok(labelled.size <= 3, `two domains and [other]: ${[...labelled]}`);
+});
+
+test('the DNS port is configurable: with port 5353, queries to 5353 count and those to 53 do not', async () => {
+  const on5353 = name('port-5353', 'ok.test');
+  const on53 = name('port-53', 'ok.test');
+  const sink = await observe(
+    { port: 5353 },
+    async () => {
+      await dig(network, SERVER_V4, on53, 2);
+      await dig(network, SERVER_V4, on5353, 3, 5353);
+    },
+    (sink) => histogramCount(sink, { domain: on5353 }) >= 3,
+  );
+  assert.equal(histogramCount(sink, { domain: on5353 }), 3);
+  assert.equal(histogramCount(sink, { domain: on53 }), 0);
 });
 
 test('aggregate_by pid and comm labels the querying process', async () => {

@@ -76,15 +76,15 @@ export class DnsNamespace {
     return child;
   }
 
-  /** dnsmasq on SERVER_V4 and SERVER_V6, port 53, in the foreground; resolves once it listens. */
-  async startDnsmasq(pidFile: string): Promise<void> {
+  /** dnsmasq on SERVER_V4 and SERVER_V6, port `port`, in the foreground; resolves once it listens. */
+  async startDnsmasq(pidFile: string, port = 53): Promise<void> {
     const child = this.background([
       'dnsmasq',
       '--no-daemon',
       '--keep-in-foreground',
       '--no-resolv',
       '--no-hosts',
-      '--port=53',
+      `--port=${port}`,
       `--listen-address=${SERVER_V4}`,
       `--listen-address=${SERVER_V6}`,
       '--bind-interfaces',
@@ -95,7 +95,7 @@ export class DnsNamespace {
     child.stderr!.on('data', (chunk) => (log += chunk));
     for (let waited = 0; ; waited += 100) {
       const sockets = run('ip', ['netns', 'exec', this.name, 'ss', '-Hnul']);
-      if (sockets.includes(`${SERVER_V4}:53`) && sockets.includes(`[${SERVER_V6}]:53`)) return;
+      if (sockets.includes(`${SERVER_V4}:${port} `) && sockets.includes(`[${SERVER_V6}]:${port} `)) return;
       if (child.exitCode !== null || waited > 10_000) throw new Error(`dnsmasq did not start: ${log}`);
       await sleep(100);
     }
@@ -118,8 +118,8 @@ export class DnsNamespace {
 }
 
 /** `count` queries for `name` with dig, one after the other, over one try each. */
-export async function dig(namespace: DnsNamespace, server: string, name: string, count: number): Promise<void> {
-  for (let i = 0; i < count; i++) await namespace.exec(['dig', `@${server}`, '+tries=1', '+time=1', name]);
+export async function dig(namespace: DnsNamespace, server: string, name: string, count: number, port = 53): Promise<void> {
+  for (let i = 0; i < count; i++) await namespace.exec(['dig', `@${server}`, '-p', String(port), '+tries=1', '+time=1', name]);
 }
 
 /** `count` getaddrinfo calls for `name` through `getent ahosts` (glibc, with AI_ADDRCONFIG). */
