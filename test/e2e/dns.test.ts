@@ -66,7 +66,8 @@ service:
     const failed = (text: string, domain: string, reason: string) => sampleValue(text, 'ebpf_dns_query_failures_total', { domain, reason });
     const exposition = await eventually('every query to be scraped', 20_000, async () => {
       const text = await scrape(metricsPort);
-      return count(text, ok) >= 4 && count(text, gai) >= 3 && failed(text, silent, 'timeout') >= 2 && failed(text, refused, 'REFUSED') >= 1 ? text : undefined;
+      const lost = sampleValue(text, 'ebpf_collector_dropped_items_total', { component: 'dns', reason: 'malformed_packet' });
+      return count(text, ok) >= 4 && count(text, gai) >= 3 && failed(text, silent, 'timeout') >= 2 && failed(text, refused, 'REFUSED') >= 1 && lost >= malformed ? text : undefined;
     });
     assert.equal(count(exposition, ok), 4, 'dig: one per query');
     assert.equal(count(exposition, gai), 3, 'getaddrinfo: one per call, not per A and AAAA query');
