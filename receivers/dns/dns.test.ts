@@ -8,9 +8,11 @@ import { dnsReceiverFactory } from './factory.js';
 import { OTHER_DOMAIN } from './domain-cap.js';
 import { presentationName } from './names.js';
 import {
+  buildGoResolver,
   dig,
   DnsNamespace,
   getent,
+  goLookups,
   nodeLookups,
   pythonGetaddrinfo,
   sendMalformed,
@@ -28,6 +30,7 @@ let network: DnsNamespace;
 let silentNetwork: DnsNamespace;
 
 before(async () => {
+  buildGoResolver();
   network = DnsNamespace.create(`dns-test-${process.pid}`, ['10.53.0.1/24', '10.53.0.2/24', 'fd53::1/64'], SERVER_V4);
   await network.startDnsmasq(`/tmp/dns-test-${process.pid}.pid`);
   await network.startDnsmasq(`/tmp/dns-test-${process.pid}-5353.pid`, 5353);
@@ -113,9 +116,10 @@ test('bad config values are errors that name their path', () => {
   assert.deepEqual(issues({ libc_paths: ['libc.so.6'] }), ['libc_paths.0: expected an absolute path, e.g. "/lib/x86_64-linux-gnu/libc.so.6"']);
 });
 
-test('each client\'s N queries are exactly N in _count for its domain: dig (IPv4 and IPv6), getent, Python, Node lookup and resolve4', async () => {
+test('each client\'s N queries are exactly N in _count for its domain: dig (IPv4 and IPv6), Go, getent, Python, Node lookup and resolve4', async () => {
   const expected = {
     [name('dig', 'ok.test')]: 5,
+    [name('go', 'ok.test')]: 4,
     [name('dig6', 'ok.test')]: 3,
     [name('getent', 'ok.test')]: 4,
     [name('python', 'ok.test')]: 3,
@@ -127,6 +131,7 @@ test('each client\'s N queries are exactly N in _count for its domain: dig (IPv4
     async () => {
       await dig(network, SERVER_V4, name('dig', 'ok.test'), 5);
       await dig(network, SERVER_V6, name('dig6', 'ok.test'), 3);
+      await goLookups(network, SERVER_V4, name('go', 'ok.test'), 4);
       await getent(network, name('getent', 'ok.test'), 4);
       await pythonGetaddrinfo(network, name('python', 'ok.test'), 3);
       await nodeLookups(network, name('lookup', 'ok.test'), name('resolve', 'ok.test'), 3);
@@ -154,6 +159,7 @@ test('failures carry their reason: NXDOMAIN and REFUSED answers (also in the his
     [name('getent', 'silent.example'), 'timeout', 1, false],
     [name('lookup', 'nx.test'), 'NXDOMAIN', 1, true],
     [name('resolve', 'nx.test'), 'NXDOMAIN', 1, true],
+    [name('go', 'nx.test'), 'NXDOMAIN', 2, true],
   ];
   const sink = await observe(
     {},
@@ -165,6 +171,7 @@ test('failures carry their reason: NXDOMAIN and REFUSED answers (also in the his
       await pythonGetaddrinfo(network, name('python', 'refused.example'), 1);
       await getent(silentNetwork, name('getent', 'silent.example'), 1);
       await nodeLookups(network, name('lookup', 'nx.test'), name('resolve', 'nx.test'), 1);
+      await goLookups(network, SERVER_V4, name('go', 'nx.test'), 2);
     },
     (sink) => expected.every(([domain, reason, n]) => failures(sink, domain, reason) >= n),
   );

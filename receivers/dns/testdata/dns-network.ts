@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { projectPath } from '../../../collector/paths.js';
 
 /** dnsmasq's addresses, and the address of a UDP socket that reads queries and never answers. */
 export const SERVER_V4 = '10.53.0.1';
@@ -27,8 +28,8 @@ while True:
     s.recv(4096)
 `;
 
-function run(command: string, args: string[]): string {
-  const result = spawnSync(command, args, { encoding: 'utf8' });
+function run(command: string, args: string[], env = process.env): string {
+  const result = spawnSync(command, args, { encoding: 'utf8', env });
   if (result.error) throw result.error;
   assert.equal(result.status, 0, `${command} ${args.join(' ')} failed: ${result.stderr}`);
   return result.stdout;
@@ -120,6 +121,21 @@ export class DnsNamespace {
 /** `count` queries for `name` with dig, one after the other, over one try each. */
 export async function dig(namespace: DnsNamespace, server: string, name: string, count: number, port = 53): Promise<void> {
   for (let i = 0; i < count; i++) await namespace.exec(['dig', `@${server}`, '-p', String(port), '+tries=1', '+time=1', name]);
+}
+
+const GO_RESOLVER = projectPath('build/test-dns/go_resolver');
+
+/** Builds testdata/go_resolver.go: a client with Go's own resolver, on the wire without libc. */
+export function buildGoResolver(): void {
+  // go needs a build cache; without HOME (some CI runners) it has no default.
+  const env = process.env.HOME || process.env.XDG_CACHE_HOME || process.env.GOCACHE ? process.env : { ...process.env, GOCACHE: projectPath('build/go-cache') };
+  run('go', ['build', '-o', GO_RESOLVER, projectPath('receivers/dns/testdata/go_resolver.go')], env);
+}
+
+/** `count` lookups of `name`'s A record with Go's resolver (built by buildGoResolver), one query each to `server`. */
+export async function goLookups(namespace: DnsNamespace, server: string, name: string, count: number): Promise<void> {
+  const { code, stderr } = await namespace.exec([GO_RESOLVER, server, name, String(count)]);
+  assert.equal(code, 0, stderr);
 }
 
 /** `count` getaddrinfo calls for `name` through `getent ahosts` (glibc, with AI_ADDRCONFIG). */
