@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, rmdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { cgroup2Mount } from '../../collector/cgroups.js';
 import type { Attributes } from '../../collector/data/metrics.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
 import { MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
@@ -248,6 +252,38 @@ test('the DNS port is configurable: with port 5353, queries to 5353 count and th
   );
   assert.equal(histogramCount(sink, { domain: on5353 }), 3);
   assert.equal(histogramCount(sink, { domain: on53 }), 0);
+});
+
+test('pod and container come from the cgroup of the querying process, on the wire and through getaddrinfo', async () => {
+  const mount = cgroup2Mount();
+  assert.ok(mount, 'a cgroup v2 hierarchy is mounted');
+  const podUid = '3f1c2b4a-5d6e-4f70-8a9b-0c1d2e3f4a5b';
+  const containerId = 'c0ffee'.padEnd(64, '0');
+  const parent = `/ebpf-collector-dns-test-${process.pid}`;
+  const pod = `${parent}/kubepods-besteffort-pod${podUid.replaceAll('-', '_')}.slice`;
+  const container = `${pod}/cri-containerd-${containerId}.scope`;
+  mkdirSync(join(mount, container), { recursive: true });
+  const viaDig = name('pod-dig', 'ok.test');
+  const viaGetent = name('pod-getent', 'ok.test');
+  // The shell moves itself into the container's cgroup, then becomes the client (`ip netns exec` hides the host's /sys).
+  const inContainer = async (command: string) => {
+    const child = spawn('sh', ['-c', `echo $$ > ${join(mount, container, 'cgroup.procs')} && exec ip netns exec ${network.name} ${command}`], { stdio: 'ignore' });
+    await new Promise((resolve) => child.once('exit', resolve));
+  };
+  let sink: MetricsSink;
+  try {
+    sink = await observe(
+      {},
+      async () => {
+        await inContainer(`dig @${SERVER_V4} +tries=1 +time=1 ${viaDig}`);
+        await inContainer(`getent ahosts ${viaGetent}`);
+      },
+      (sink) => histogramCount(sink, { domain: viaDig }) >= 1 && histogramCount(sink, { domain: viaGetent }) >= 1,
+    );
+  } finally {
+    for (const path of [container, pod, parent]) rmdirSync(join(mount, path));
+  }
+  for (const domain of [viaDig, viaGetent]) assert.equal(histogramCount(sink, { domain, pod: podUid, namespace: '', container: containerId }), 1, domain);
 });
 
 test('aggregate_by pid and comm labels the querying process', async () => {
