@@ -134,18 +134,18 @@ static __always_inline int ssl_field(void *ssl, __u32 offset)
 
 static __always_inline struct handshake *create_handshake(const struct ssl_key *key)
 {
-	struct handshake *empty;
+	struct handshake *empty, *hs;
 	__u32 zero = 0;
 
 	empty = bpf_map_lookup_elem(&empty_handshake, &zero);
-	if (!empty || bpf_map_update_elem(&handshakes, key, empty, BPF_NOEXIST))
-		goto lost;
-	empty = bpf_map_lookup_elem(&handshakes, key);
-	if (empty)
-		return empty;
-lost:
-	count_loss(LOSS_HANDSHAKES_FULL);
-	return 0;
+	if (!empty)
+		return 0;
+	/* BPF_NOEXIST: an insert that loses a race keeps the entry that won. */
+	bpf_map_update_elem(&handshakes, key, empty, BPF_NOEXIST);
+	hs = bpf_map_lookup_elem(&handshakes, key);
+	if (!hs)
+		count_loss(LOSS_HANDSHAKES_FULL);
+	return hs;
 }
 
 static __always_inline struct latency_histogram *histogram_of(const struct series_key *key)

@@ -13,6 +13,7 @@ const SHT_RELA = 4;
 const SHT_DYNSYM = 11;
 const R_X86_64_JUMP_SLOT = 7;
 const RELA_SIZE = 24;
+const PLT_STUB_SIZE = 16;
 const PT_LOAD = 1;
 const STT_FUNC = 2;
 const SHN_UNDEF = 0;
@@ -40,6 +41,8 @@ export class ElfFile {
     private readonly dynstr: Buffer,
     /** PLT relocations (.rela.plt): GOT slot address, symbol index. */
     private readonly jumpSlots: Buffer,
+    /** The PLT stubs' section (.plt.sec with IBT, else .plt): address and bytes. */
+    private readonly plt: { address: number; code: Buffer },
   ) {}
 
   /** Opens `path`; throws with the reason when it is not a 64-bit little-endian ELF file. */
@@ -71,8 +74,10 @@ export class ElfFile {
       let dynsym: Buffer = Buffer.alloc(0);
       let dynstr: Buffer = Buffer.alloc(0);
       const relocations: Buffer[] = [];
+      const plts = new Map<string, { address: number; code: Buffer }>();
       const shdrs = read(fd, sectionHeaders, sectionHeaderSize * sectionHeaderCount);
-      const contents = (base: number) => read(fd, Number(shdrs.readBigUInt64LE(base + 24)), Number(shdrs.readBigUInt64LE(base + 32)));
+      const names = shdrs.length ? contentsAt(fd, shdrs, header.readUInt16LE(62) * sectionHeaderSize) : Buffer.alloc(0);
+      const contents = (base: number) => contentsAt(fd, shdrs, base);
       for (let i = 0; i < sectionHeaderCount; i++) {
         const base = i * sectionHeaderSize;
         const type = shdrs.readUInt32LE(base + 4);
@@ -82,9 +87,14 @@ export class ElfFile {
           dynstr = contents(link * sectionHeaderSize);
         } else if (type === SHT_RELA && link !== 0 && shdrs.readUInt32LE(link * sectionHeaderSize + 4) === SHT_DYNSYM) {
           relocations.push(contents(base));
+        } else {
+          const nameOffset = shdrs.readUInt32LE(base);
+          const name = names.toString('latin1', nameOffset, names.indexOf(0, nameOffset));
+          if (name === '.plt' || name === '.plt.sec') plts.set(name, { address: Number(shdrs.readBigUInt64LE(base + 16)), code: contents(base) });
         }
       }
-      return new ElfFile(fd, segments, dynsym, dynstr, Buffer.concat(relocations));
+      const plt = plts.get('.plt.sec') ?? plts.get('.plt') ?? { address: 0, code: Buffer.alloc(0) };
+      return new ElfFile(fd, segments, dynsym, dynstr, Buffer.concat(relocations), plt);
     } catch (error) {
       closeSync(fd);
       throw error;
@@ -123,7 +133,7 @@ export class ElfFile {
   }
 
   /** The function whose address the dynamic linker writes into the GOT slot at `address` (a PLT stub's target). */
-  jumpSlotSymbol(address: number): string | undefined {
+  private jumpSlotSymbol(address: number): string | undefined {
     for (let offset = 0; offset + RELA_SIZE <= this.jumpSlots.length; offset += RELA_SIZE) {
       if (Number(this.jumpSlots.readBigUInt64LE(offset)) !== address || this.jumpSlots.readUInt32LE(offset + 8) !== R_X86_64_JUMP_SLOT) continue;
       const nameOffset = this.dynsym.readUInt32LE(this.jumpSlots.readUInt32LE(offset + 12) * SYMBOL_SIZE);
@@ -131,6 +141,31 @@ export class ElfFile {
       return this.dynstr.toString('latin1', nameOffset, end);
     }
     return undefined;
+  }
+
+  /**
+   * The PLT stubs through which this file calls `names` (functions of
+   * another file, or its own exported ones), by name: a probe there sees
+   * only this file's calls.
+   */
+  pltStubs(names: readonly string[]): Map<string, ElfFunction> {
+    const stubs = new Map<string, ElfFunction>();
+    for (let at = 0; at + PLT_STUB_SIZE <= this.plt.code.length; at += PLT_STUB_SIZE) {
+      const address = this.plt.address + at;
+      const name = this.pltTarget(address);
+      const fileOffset = this.fileOffset(address);
+      if (name && names.includes(name) && fileOffset !== undefined) stubs.set(name, { address, size: PLT_STUB_SIZE, fileOffset });
+    }
+    return stubs;
+  }
+
+  /** The function a PLT stub at `address` jumps to: `[endbr64;] [bnd] jmp *slot(%rip)`. */
+  pltTarget(address: number): string | undefined {
+    const stub = this.bytesAt(address, PLT_STUB_SIZE);
+    let at = stub.length >= 4 && stub.readUInt32BE(0) === 0xf30f1efa ? 4 : 0;
+    if (stub[at] === 0xf2) at++; // bnd
+    if (stub.length < at + 6 || stub[at] !== 0xff || stub[at + 1] !== 0x25) return undefined;
+    return this.jumpSlotSymbol(address + at + 6 + stub.readInt32LE(at + 2));
   }
 
   close(): void {
@@ -141,6 +176,10 @@ export class ElfFile {
     const segment = this.segments.find((s) => address >= s.address && address < s.address + s.fileSize);
     return segment && address - segment.address + segment.fileOffset;
   }
+}
+
+function contentsAt(fd: number, sectionHeaders: Buffer, base: number): Buffer {
+  return read(fd, Number(sectionHeaders.readBigUInt64LE(base + 24)), Number(sectionHeaders.readBigUInt64LE(base + 32)));
 }
 
 function read(fd: number, position: number, length: number): Buffer {

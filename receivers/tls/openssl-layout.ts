@@ -44,6 +44,26 @@ export interface OpensslBinary {
   layout?: OpensslLayout;
   /** Exported functions to probe by name, with their file offsets. */
   functions: Map<string, ElfFunction>;
+  /** Where to catch the SSL library's errors in this file (see errorProbes). */
+  errorProbes: ElfFunction[];
+}
+
+/**
+ * Where the errors OpenSSL's SSL library raises can be caught without
+ * trapping on every error libcrypto raises (a handshake's certificate and key
+ * decoding raises and discards about 25 of them, each a uprobe trap):
+ * libssl.so.3 raises through its own PLT stubs for ERR_set_error and
+ * ERR_vset_error, which only its calls pass; node's SSL code raises a failed
+ * handshake's error (SSLfatal) with ERR_vset_error, which its ERR_set_error
+ * does not call. libcrypto.so.3's ERR_set_error calls ERR_vset_error, so it
+ * is not probed at all.
+ */
+function errorProbes(elf: ElfFile, functions: Map<string, ElfFunction>, isSsl: boolean): ElfFunction[] {
+  if (!isSsl) return [];
+  const stubs = elf.pltStubs(ERROR_CALLS);
+  if (stubs.size) return [...stubs.values()];
+  const raise = functions.get('ERR_vset_error');
+  return raise && !reaches(elf, functions, 'ERR_set_error', 'ERR_vset_error') ? [raise] : [];
 }
 
 /** Why a binary that looks like OpenSSL is not probed. */
@@ -65,8 +85,9 @@ export function inspectOpenssl(path: string): OpensslBinary | undefined {
     if (!isSsl && !isCrypto) return undefined;
     const version = isCrypto ? versionOf(elf, functions.get(VERSION_FUNCTION)!) : siblingCryptoVersion(path);
     const layout = isSsl ? layoutOf(elf, functions) : undefined;
-    for (const name of HANDSHAKE_WRAPPERS) if (jumpsToHandshake(elf, functions, name)) functions.delete(name);
-    return { version, layout, functions };
+    // libssl's SSL_connect is `jmp SSL_do_handshake@plt`: SSL_do_handshake's probes see its handshakes. Node inlines it.
+    for (const name of HANDSHAKE_WRAPPERS) if (reaches(elf, functions, name, 'SSL_do_handshake')) functions.delete(name);
+    return { version, layout, functions, errorProbes: errorProbes(elf, functions, isSsl) };
   } finally {
     elf.close();
   }
@@ -127,31 +148,18 @@ function loadOffset(elf: ElfFile, functions: Map<string, ElfFunction>, name: str
   return first.field;
 }
 
-/**
- * Whether `name` calls or jumps to SSL_do_handshake, directly or through
- * its PLT stub (libssl's SSL_connect is `jmp SSL_do_handshake@plt`): then
- * SSL_do_handshake's probes see its handshakes. Node inlines it instead.
- */
-function jumpsToHandshake(elf: ElfFile, functions: Map<string, ElfFunction>, name: string): boolean {
-  const wrapper = functions.get(name);
-  const target = functions.get('SSL_do_handshake');
-  if (!wrapper || !target) return false;
-  const code = elf.code(wrapper, 256);
+/** Whether the function `name` calls or jumps to `target`, directly or through its PLT stub. */
+function reaches(elf: ElfFile, functions: Map<string, ElfFunction>, name: string, target: string): boolean {
+  const caller = functions.get(name);
+  const callee = functions.get(target);
+  if (!caller || !callee) return false;
+  const code = elf.code(caller, 512);
   for (let at = 0; at + 5 <= code.length; at++) {
     if (code[at] !== 0xe8 && code[at] !== 0xe9) continue; // call rel32, jmp rel32
-    const destination = wrapper.address + at + 5 + code.readInt32LE(at + 1);
-    if (destination === target.address || pltSymbol(elf, destination) === 'SSL_do_handshake') return true;
+    const destination = caller.address + at + 5 + code.readInt32LE(at + 1);
+    if (destination === callee.address || elf.pltTarget(destination) === target) return true;
   }
   return false;
-}
-
-/** The function a PLT stub at `address` jumps to: `[endbr64;] [bnd] jmp *slot(%rip)`. */
-function pltSymbol(elf: ElfFile, address: number): string | undefined {
-  const stub = elf.bytesAt(address, 16);
-  let at = stub.length >= 4 && stub.readUInt32BE(0) === 0xf30f1efa ? 4 : 0;
-  if (stub[at] === 0xf2) at++; // bnd
-  if (stub.length < at + 6 || stub[at] !== 0xff || stub[at + 1] !== 0x25) return undefined;
-  return elf.jumpSlotSymbol(address + at + 6 + stub.readInt32LE(at + 2));
 }
 
 interface Instruction {

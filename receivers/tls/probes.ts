@@ -11,7 +11,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { BpfObject } from '../../native/index.js';
-import { ERROR_CALLS, HANDSHAKE_CALLS, READ_CALLS, inspectOpenssl, RefusedBinary, type OpensslBinary, type OpensslLayout } from './openssl-layout.js';
+import { HANDSHAKE_CALLS, READ_CALLS, inspectOpenssl, RefusedBinary, type OpensslBinary, type OpensslLayout } from './openssl-layout.js';
 
 /** Where distributions put libssl.so.3 (Debian/Ubuntu multiarch, Fedora/RHEL, Alpine/Arch). */
 const LIBRARY_DIRS = ['/usr/lib/x86_64-linux-gnu', '/lib/x86_64-linux-gnu', '/usr/lib64', '/lib64', '/usr/lib', '/lib'];
@@ -33,12 +33,15 @@ interface Candidate {
   path: string;
   /** The path as its process sees it, for messages. */
   name: string;
+  /** Listed in `binaries`: must be OpenSSL, or it is refused. */
+  configured?: boolean;
 }
 
 export interface ProbeEvents {
   /** The first accepted layout: written to the kernel before anything is attached. */
   layout(layout: OpensslLayout): void;
-  refused(name: string, why: string): void;
+  /** `unknownLayout`: OpenSSL whose version or code this receiver does not know (its handshakes go uncounted). */
+  refused(name: string, why: string, unknownLayout: boolean): void;
   attached(name: string, version: string): void;
 }
 
@@ -73,7 +76,7 @@ export class OpensslProbes {
       }
     for (const path of this.binaries) {
       const candidate = fileCandidate(path);
-      if (candidate) yield candidate;
+      if (candidate) yield { ...candidate, configured: true };
       else if (!this.refusals.has(path)) this.refuse(path, 'not found');
     }
     if (this.discoverProcesses) yield* mappedFiles();
@@ -84,24 +87,27 @@ export class OpensslProbes {
     try {
       binary = inspectOpenssl(candidate.path);
     } catch (error) {
-      // Files that cannot be read or are not ELF are not OpenSSL; OpenSSL we do not know is refused.
-      if (error instanceof RefusedBinary) this.refuse(candidate.name, error.message);
+      // Mapped files that cannot be read or are not ELF are not OpenSSL; OpenSSL we do not know is refused.
+      if (error instanceof RefusedBinary) this.refuse(candidate.name, error.message, true);
+      else if (candidate.configured) this.refuse(candidate.name, (error as Error).message);
       return;
     }
-    if (!binary) return;
+    if (!binary) {
+      if (candidate.configured) this.refuse(candidate.name, "exports neither libssl's SSL_read and SSL_write nor libcrypto's OpenSSL_version_num and ERR_set_error");
+      return;
+    }
     const { layout, functions, version } = binary;
-    if (layout) {
-      if (!this.layout) {
-        this.layout = { value: layout, from: candidate.name };
-        this.events.layout(layout);
-      } else if (!sameLayout(layout, this.layout.value)) {
-        this.refuse(candidate.name, `OpenSSL ${version}'s SSL struct offsets ${describe(layout)} differ from ${describe(this.layout.value)} of ${this.layout.from}`);
-        return;
-      }
+    if (!layout) return; // libcrypto alone: its version tells libssl's, and libssl's own calls show the SSL errors
+    if (!this.layout) {
+      this.layout = { value: layout, from: candidate.name };
+      this.events.layout(layout);
+    } else if (!sameLayout(layout, this.layout.value)) {
+      this.refuse(candidate.name, `OpenSSL ${version}'s SSL struct offsets ${describe(layout)} differ from ${describe(this.layout.value)} of ${this.layout.from}`, true);
+      return;
     }
     try {
-      for (const [names, entry, exit] of layout ? PROGRAMS : []) for (const name of names) attach(object, candidate.path, functions.get(name)?.fileOffset, entry, exit);
-      for (const name of ERROR_CALLS) attach(object, candidate.path, functions.get(name)?.fileOffset, 'error_raised', undefined);
+      for (const [names, entry, exit] of PROGRAMS) for (const name of names) attach(object, candidate.path, functions.get(name)?.fileOffset, entry, exit);
+      for (const probe of binary.errorProbes) attach(object, candidate.path, probe.fileOffset, 'error_raised', undefined);
     } catch (error) {
       this.refuse(candidate.name, `attach failed: ${(error as Error).message}`);
       return;
@@ -110,9 +116,9 @@ export class OpensslProbes {
     this.events.attached(candidate.name, version);
   }
 
-  private refuse(name: string, why: string): void {
+  private refuse(name: string, why: string, unknownLayout = false): void {
     this.refusals.set(name, why);
-    this.events.refused(name, why);
+    this.events.refused(name, why, unknownLayout);
   }
 }
 

@@ -37,9 +37,9 @@ export class TlsReceiver extends PollingBpfReceiver {
     const aggregate = config.aggregate_by.reduce((bits, label) => bits | AGGREGATE[label], 0);
     this.probes = new OpensslProbes(config.binaries, config.discover_processes, {
       layout: (layout) => this.loaded!.update('tls_settings', u32(0), settingsValue(aggregate, layout)),
-      refused: (name, why) => {
+      refused: (name, why, unknownLayout) => {
         settings.logger.warn({ binary: name }, `not probing ${name}: ${why}`);
-        settings.telemetry.dropped('metrics', 1, 'unknown_tls_layout');
+        if (unknownLayout) settings.telemetry.dropped('metrics', 1, 'unknown_tls_layout');
       },
       attached: (name, version) => settings.logger.info({ binary: name, version }, `probing OpenSSL ${version} in ${name}`),
     });

@@ -111,12 +111,16 @@ test('a refused certificate (curl, node) and a protocol version mismatch are fai
   const curlUntrusted: number[] = [];
   const curlTls12: number[] = [];
   let nodePid = 0;
+  let nodeTls12Pid = 0;
   try {
     for (let i = 0; i < 2; i++) curlUntrusted.push(fixture.curl(a, server.port, { ca: false }).pid);
     for (let i = 0; i < 2; i++) curlTls12.push(fixture.curl(a, tls13Only.port, { extra: ['--tls-max', '1.2'] }).pid);
     const node = fixture.nodeClient(a, server.port, 3, { ca: false });
     assert.deepEqual(node.errors, Array(3).fill('UNABLE_TO_VERIFY_LEAF_SIGNATURE'), 'node refuses the certificate in JavaScript');
     nodePid = node.pid;
+    const nodeTls12 = fixture.nodeClient(a, tls13Only.port, 2, { maxVersion: 'TLSv1.2' });
+    assert.equal(nodeTls12.errors.length, 2);
+    nodeTls12Pid = nodeTls12.pid;
   } finally {
     await receiver.shutdown();
   }
@@ -124,8 +128,10 @@ test('a refused certificate (curl, node) and a protocol version mismatch are fai
   assert.equal(failures(sink, curlUntrusted, { ...client, reason: 'certificate_verify_failed' }), 2);
   assert.equal(failures(sink, [nodePid], { ...client, reason: 'unable_to_verify_leaf_signature' }), 3);
   assert.equal(failures(sink, curlTls12, { ...client, reason: 'protocol_version' }), 2);
-  assert.equal(failures(sink, [...curlUntrusted, ...curlTls12, nodePid], {}), 7, 'no other failures for these processes');
-  assert.equal(handshakes(sink, [...curlUntrusted, ...curlTls12, nodePid], client), 7, 'failed handshakes are in the duration histogram too');
+  assert.equal(failures(sink, [nodeTls12Pid], { ...client, reason: 'protocol_version' }), 2, "node's own OpenSSL names the alert too");
+  const all = [...curlUntrusted, ...curlTls12, nodePid, nodeTls12Pid];
+  assert.equal(failures(sink, all, {}), 9, 'no other failures for these processes');
+  assert.equal(handshakes(sink, all, client), 9, 'failed handshakes are in the duration histogram too');
 });
 
 test('a node https server handshaking with curl is counted on the server side, with the SNI it was asked for', async () => {
@@ -159,7 +165,7 @@ test('binaries that are not OpenSSL 3.0 are refused by name in the status, and t
     const server = await fixture.opensslServer();
     const sink = new MetricsSink();
     const settings = testSettings('receiver', 'tls');
-    const receiver = create({ binaries: [otherCode, otherVersion, missing] }, sink, settings);
+    const receiver = create({ binaries: [otherCode, otherVersion, missing, '/bin/true'] }, sink, settings);
     await receiver.start(testHost());
     let curl = 0;
     try {
@@ -169,6 +175,7 @@ test('binaries that are not OpenSSL 3.0 are refused by name in the status, and t
       assert.match(status.message!, new RegExp(`not probing ${otherCode}: SSL_get_state: unexpected memory operand`));
       assert.match(status.message!, new RegExp(`not probing ${otherVersion}: OpenSSL 3\\.1\\.0 \\(0x30100000\\): only 3\\.0\\.x is known`));
       assert.match(status.message!, new RegExp(`not probing ${missing}: not found`));
+      assert.match(status.message!, /not probing \/bin\/true: exports neither libssl's SSL_read and SSL_write nor libcrypto's OpenSSL_version_num and ERR_set_error/);
       curl = fixture.curl(a, server.port).pid;
     } finally {
       await receiver.shutdown();

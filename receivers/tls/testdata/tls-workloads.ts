@@ -83,8 +83,9 @@ export class TlsFixture {
   }
 
   /** `count` node https GETs, each on its own connection, in one node process. */
-  nodeClient(name: string, port: number, count: number, { ca = true } = {}): ClientRun {
-    const run = spawnSync(process.execPath, [join(TESTDATA, 'https-client.mjs'), String(port), name, ca ? this.caPath : '-', String(count)], { encoding: 'utf8' });
+  nodeClient(name: string, port: number, count: number, { ca = true, maxVersion = '' } = {}): ClientRun {
+    const args = [join(TESTDATA, 'https-client.mjs'), String(port), name, ca ? this.caPath : '-', String(count), ...(maxVersion ? [maxVersion] : [])];
+    const run = spawnSync(process.execPath, args, { encoding: 'utf8' });
     assert.equal(run.status, 0, `https-client.mjs failed: ${run.stderr}`);
     return { pid: run.pid!, ...(JSON.parse(run.stdout) as { ok: number; errors: string[] }) };
   }
