@@ -114,6 +114,7 @@ struct {
 	__type(value, struct dns_scratch);
 } scratch_space SEC(".maps");
 
+/* What a new series starts from. */
 static const struct latency_histogram empty_histogram;
 
 static __always_inline void count_loss(__u32 reason)
@@ -124,7 +125,7 @@ static __always_inline void count_loss(__u32 reason)
 		(*count)++;
 }
 
-/* A packet to or from the DNS port: where its UDP header and payload are. */
+/* A UDP packet: where its IP and UDP headers are. */
 struct udp_packet {
 	__u64 network; /* address of the IP header */
 	__u64 udp;     /* address of the UDP header */

@@ -5,7 +5,7 @@
 export const OTHER_DOMAIN = '[other]';
 
 /** A domain unseen for this long gives its place to a new one. */
-export const DOMAIN_EXPIRATION_MS = 5 * 60_000;
+const DOMAIN_EXPIRATION_MS = 5 * 60_000;
 
 export class DomainCap {
   /** Domains with their own series, by when they were last seen. */
