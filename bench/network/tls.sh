@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # What the tls receiver adds to every TLS handshake, against bpftrace's
-# ssllatency.bt: a loopback loop of full handshakes (libssl.so.3 on both
-# sides) timed with each attached in turn, several rounds.
+# ssllatency.bt: a loopback loop of full handshakes, alternating between the
+# probed libssl.so.3 and an unprobed copy, with each tracer attached in turn.
 #
-# usage: bash bench/network/tls.sh [--reps N] [--handshakes N]   (as root; SKIP_SETUP=1 to skip scripts/setup.sh)
+# usage: bash bench/network/tls.sh [--pairs N] [--handshakes N]   (as root; SKIP_SETUP=1 to skip scripts/setup.sh)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
