@@ -5,17 +5,18 @@
  *
  * Applications drive a handshake through SSL_do_handshake/SSL_connect/
  * SSL_accept or, as node and s_server do, through SSL_read/SSL_write, so the
- * handshake is followed by the SSL object's own state machine: it starts at
- * the first such call that finds the object in TLS_ST_BEFORE, it finished
- * when a call returns with in_init == 0 and hand_state == TLS_ST_OK, and it
- * failed when a call returns in MSG_FLOW_ERROR (reason: the last SSL-library
- * error the thread raised meanwhile) or the object is freed before it
- * finished; it is judged then (call_returned), or, when the peer's
- * certificate failed verification, once data comes in or at SSL_free. Durations of
- * every judged handshake, and failures by reason, go into per-CPU maps that
- * user space drains each interval. Calls on objects that are not
- * handshaking cost a hash lookup and, where the object is new, a read of
- * its state.
+ * handshake is followed by the SSL object's own state machine. It starts at
+ * the first such call that finds the object in TLS_ST_BEFORE. It finished
+ * when a call returns with in_init == 0 and hand_state == TLS_ST_OK: a
+ * success then, unless the peer's certificate failed verification, in which
+ * case it is a success once the application reads data and a failure if the
+ * object is freed first (node refuses certificates so, after OpenSSL
+ * finished). It failed when a call returns in MSG_FLOW_ERROR (reason: the
+ * last SSL-library error raised during that call) or when the object is
+ * freed before it finished. Durations of every handshake, and failures by
+ * reason, go into per-CPU maps that user space drains each interval. Calls
+ * on objects that are not handshaking cost a hash lookup and, for an object
+ * not seen before, a read of its state.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -39,29 +40,13 @@ struct {
 	__type(value, struct handshake);
 } handshakes SEC(".maps");
 
-/* The followed SSL object each thread is in a handshake or data call on, for the call's return. */
+/* Per thread, freed with it: cheaper than a hash keyed by thread on every followed call. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAX_THREADS);
-	__type(key, __u64);
-	__type(value, __u64);
-} calls SEC(".maps");
-
-/* The same for SSL_get_servername, which runs inside handshake calls. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAX_THREADS);
-	__type(key, __u64);
-	__type(value, __u64);
-} servername_calls SEC(".maps");
-
-/* The last ERR_LIB_SSL reason a thread raised during a followed call. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, MAX_THREADS);
-	__type(key, __u64);
-	__type(value, __u32);
-} last_error SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct thread_notes);
+} thread_notes SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -228,9 +213,9 @@ static __always_inline void fill_labels(const struct tls_config *config, struct 
 SEC("uprobe")
 int BPF_KPROBE(handshake_call_enter, void *ssl)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct ssl_key key = { .ssl = (__u64)ssl, .tgid = pid_tgid >> 32 };
+	struct ssl_key key = { .ssl = (__u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32 };
 	struct tls_config *config = settings();
+	struct thread_notes *notes;
 	struct handshake *hs;
 
 	if (!config)
@@ -249,9 +234,11 @@ int BPF_KPROBE(handshake_call_enter, void *ssl)
 		hs->start_ns = bpf_ktime_get_ns();
 		hs->phase = PHASE_HANDSHAKING;
 	}
-	if (hs->phase == PHASE_HANDSHAKING)
-		bpf_map_delete_elem(&last_error, &pid_tgid); /* the reason must come from this call */
-	bpf_map_update_elem(&calls, &pid_tgid, &key.ssl, BPF_ANY);
+	notes = bpf_task_storage_get(&thread_notes, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (notes) {
+		notes->call_ssl = key.ssl;
+		notes->reason = 0; /* the reason must come from this call */
+	}
 	return 0;
 }
 
@@ -267,20 +254,18 @@ int BPF_KPROBE(handshake_call_enter, void *ssl)
  */
 static __always_inline void call_returned(int ret, bool reads)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct ssl_key key = { .tgid = pid_tgid >> 32 };
+	struct ssl_key key = { .tgid = bpf_get_current_pid_tgid() >> 32 };
 	struct tls_config *config = settings();
+	struct thread_notes *notes;
 	struct handshake *hs;
-	__u32 *reason;
-	__u64 *ssl;
 	void *object;
 
-	ssl = bpf_map_lookup_elem(&calls, &pid_tgid);
-	if (!ssl || !config)
+	notes = bpf_task_storage_get(&thread_notes, bpf_get_current_task_btf(), 0, 0);
+	if (!notes || !notes->call_ssl || !config)
 		return;
-	key.ssl = *ssl;
+	key.ssl = notes->call_ssl;
 	object = (void *)key.ssl;
-	bpf_map_delete_elem(&calls, &pid_tgid);
+	notes->call_ssl = 0;
 	hs = bpf_map_lookup_elem(&handshakes, &key);
 	if (!hs)
 		return;
@@ -297,8 +282,7 @@ static __always_inline void call_returned(int ret, bool reads)
 		if (hs->verify_result == 0)
 			judge(config, object, &key, hs, false, 0);
 	} else if (ssl_field(object, config->flow_state_offset) == MSG_FLOW_ERROR) {
-		reason = bpf_map_lookup_elem(&last_error, &pid_tgid);
-		judge(config, object, &key, hs, true, reason ? *reason : REASON_UNKNOWN << REASON_CLASS_SHIFT);
+		judge(config, object, &key, hs, true, notes->reason ? notes->reason : REASON_UNKNOWN << REASON_CLASS_SHIFT);
 	}
 }
 
@@ -356,57 +340,50 @@ int BPF_KPROBE(ssl_ctrl, void *ssl, int cmd, long larg, const char *name)
 	return 0;
 }
 
-/* Notes a followed object for the return of an accessor called inside handshake calls. */
-static __always_inline void note_followed(void *stash, void *ssl)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	struct ssl_key key = { .ssl = (__u64)ssl, .tgid = pid_tgid >> 32 };
-
-	if (bpf_map_lookup_elem(&handshakes, &key))
-		bpf_map_update_elem(stash, &pid_tgid, &key.ssl, BPF_ANY);
-}
-
-/* The followed object an accessor returns for, and its record. */
-static __always_inline struct handshake *returned_for(void *stash, struct ssl_key *key)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 *ssl = bpf_map_lookup_elem(stash, &pid_tgid);
-
-	if (!ssl)
-		return 0;
-	*key = (struct ssl_key){ .ssl = *ssl, .tgid = pid_tgid >> 32 }; /* padding too: it is part of the key */
-	bpf_map_delete_elem(stash, &pid_tgid);
-	return bpf_map_lookup_elem(&handshakes, key);
-}
-
 /* SSL_get_servername: a server learns the client's SNI when its servername callback asks. */
 SEC("uprobe")
 int BPF_KPROBE(servername_enter, void *ssl)
 {
-	note_followed(&servername_calls, ssl);
+	struct ssl_key key = { .ssl = (__u64)ssl, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct thread_notes *notes;
+
+	if (!bpf_map_lookup_elem(&handshakes, &key))
+		return 0;
+	notes = bpf_task_storage_get(&thread_notes, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (notes)
+		notes->servername_ssl = key.ssl;
 	return 0;
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(servername_exit, const char *name)
 {
-	struct ssl_key key;
-	struct handshake *hs = returned_for(&servername_calls, &key);
+	struct ssl_key key = { .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct thread_notes *notes;
+	struct handshake *hs;
 
+	notes = bpf_task_storage_get(&thread_notes, bpf_get_current_task_btf(), 0, 0);
+	if (!notes || !notes->servername_ssl)
+		return 0;
+	key.ssl = notes->servername_ssl;
+	notes->servername_ssl = 0;
+	hs = bpf_map_lookup_elem(&handshakes, &key);
 	if (hs && name && !hs->series.server_name[0])
 		bpf_probe_read_user_str(hs->series.server_name, sizeof(hs->series.server_name), name);
 	return 0;
 }
 
-/* ERR_set_error / ERR_vset_error(lib, reason, ...): the reason of an error raised inside a followed call. */
+/* ERR_set_error / ERR_vset_error(lib, reason, ...) as the SSL code calls them: the reason of a followed call's error. */
 SEC("uprobe")
 int BPF_KPROBE(error_raised, int lib, int reason)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 code = reason & 0xffffff;
+	struct thread_notes *notes;
 
-	if (lib == ERR_LIB_SSL && bpf_map_lookup_elem(&calls, &pid_tgid))
-		bpf_map_update_elem(&last_error, &pid_tgid, &code, BPF_ANY);
+	if (lib != ERR_LIB_SSL)
+		return 0;
+	notes = bpf_task_storage_get(&thread_notes, bpf_get_current_task_btf(), 0, 0);
+	if (notes && notes->call_ssl)
+		notes->reason = reason & 0xffffff;
 	return 0;
 }
 

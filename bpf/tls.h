@@ -8,8 +8,6 @@
 
 /* SSL objects followed at once (handshakes in flight or finished but not yet judged, and named clients). */
 #define MAX_HANDSHAKES 8192
-/* Threads inside a followed call at once. */
-#define MAX_THREADS 8192
 /* Distinct series per interval; durations and failures by reason. */
 #define MAX_DURATION_SERIES 4096
 #define MAX_FAILURE_SERIES 4096
@@ -99,6 +97,14 @@ struct handshake {
 	__u64 duration_ns; /* set when finished */
 	__s64 verify_result; /* s->verify_result when it finished: X509_V_OK (0) or the X509_V_ERR_* */
 	__u32 phase;
+	__u32 padding;
+};
+
+/* thread_notes (task storage): what a thread is doing with a followed SSL object, for the call's return. */
+struct thread_notes {
+	__u64 call_ssl;       /* in a handshake or read call on this object; 0 when not */
+	__u64 servername_ssl; /* in SSL_get_servername (inside a handshake call) on this object */
+	__u32 reason;         /* the last ERR_LIB_SSL reason raised during the call, 0 for none */
 	__u32 padding;
 };
 
