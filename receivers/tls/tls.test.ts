@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, renameSync, rmSync, statSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -181,6 +181,43 @@ test('binaries that are not OpenSSL 3.0 are refused by name in the status, and t
       await receiver.shutdown();
     }
     assert.equal(handshakes(sink, [curl], { server_name: a, side: 'client' }), 1, 'libssl is still probed');
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test('a library replaced on disk (a new inode at the same path) is attached again', async () => {
+  const [a] = fixture.names;
+  const directory = mkdtempSync(join(tmpdir(), 'ebpf-tls-upgrade-'));
+  const system = '/usr/lib/x86_64-linux-gnu';
+  const library = join(directory, 'libssl.so.3');
+  const install = () => {
+    copyFileSync(join(system, 'libssl.so.3'), `${library}.new`);
+    renameSync(`${library}.new`, library); // as a package upgrade does: the old inode lives on where it is mapped
+  };
+  try {
+    install();
+    symlinkSync(join(system, 'libcrypto.so.3'), join(directory, 'libcrypto.so.3'));
+    const server = await fixture.opensslServer();
+    const sink = new MetricsSink();
+    // Only the configured copy and the system's libraries: processes are not searched, so only the path finds the new inode.
+    const receiver = create({ binaries: [library], discover_processes: false }, sink);
+    await receiver.start(testHost());
+    const curl = () => fixture.curl(a, server.port, { env: { LD_LIBRARY_PATH: directory } }).pid;
+    const before: number[] = [];
+    const after: number[] = [];
+    try {
+      for (let i = 0; i < 2; i++) before.push(curl());
+      const inode = statSync(library).ino;
+      install();
+      assert.notEqual(statSync(library).ino, inode);
+      await sleep(600); // a few intervals: each looks at the path again
+      for (let i = 0; i < 3; i++) after.push(curl());
+    } finally {
+      await receiver.shutdown();
+    }
+    assert.equal(handshakes(sink, before, { server_name: a, side: 'client' }), 2, 'curl on the first copy');
+    assert.equal(handshakes(sink, after, { server_name: a, side: 'client' }), 3, 'curl on the replaced copy');
   } finally {
     rmSync(directory, { recursive: true, force: true });
   }

@@ -75,9 +75,9 @@ export class TlsFixture {
   }
 
   /** One `curl` GET of https://NAME:PORT/ resolved to 127.0.0.1; `ca: false` trusts nothing. */
-  curl(name: string, port: number, { ca = true, extra = [] as string[] } = {}): ClientRun {
+  curl(name: string, port: number, { ca = true, extra = [] as string[], env = {} as Record<string, string> } = {}): ClientRun {
     const args = ['-s', '-o', '/dev/null', '--resolve', `${name}:${port}:127.0.0.1`, ...(ca ? ['--cacert', this.caPath] : []), ...extra, `https://${name}:${port}/`];
-    const run = spawnSync('curl', args, { encoding: 'utf8' });
+    const run = spawnSync('curl', args, { encoding: 'utf8', env: { ...process.env, ...env } });
     if (run.error) throw run.error;
     return { pid: run.pid!, ok: run.status === 0 ? 1 : 0, errors: run.status === 0 ? [] : [`curl exit ${run.status}`] };
   }
