@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Per-syscall latency, calls and errors from the raw sys_enter/sys_exit
- * tracepoints. The syscall in progress waits in a per-CPU slot: a thread
+ * tracepoints; and the fileio receiver's file operations (fileio_probe.h),
+ * from the same program pair when both run, so that a syscall pays for one
+ * entry and one exit however many receivers time it (syscall_probe.h). The syscall in progress waits in a per-CPU slot: a thread
  * stays on its CPU from entry to exit unless it is switched out, and only
  * then (sched_switch) does its entry move to the thread's task storage and
  * back into the slot of the CPU it resumes on. So the common syscall costs a
@@ -23,6 +25,9 @@
 #include "latency_histogram.h"
 #include "syscalls.h"
 #include "cgroup_filter.h"
+#include "syscall_probe.h"
+#include "fileio.h"
+#include "fileio_probe.h"
 
 /* The largest errno; a return value in [-MAX_ERRNO, -1] is a failure (include/linux/err.h). */
 #define MAX_ERRNO 4095
@@ -147,48 +152,52 @@ static __always_inline void count_loss(__u32 reason)
 		(*n)++;
 }
 
-static __always_inline bool selected(__u32 filters)
-{
-	if (filters & FILTER_PIDS) {
-		__u32 pid = bpf_get_current_pid_tgid() >> 32;
-
-		if (!bpf_map_lookup_elem(&filter_pids, &pid))
-			return false;
-	}
-	if (filters & FILTER_COMMS) {
-		char comm[SYSCALLS_COMM_LEN] = {};
-
-		bpf_get_current_comm(comm, sizeof(comm));
-		if (!bpf_map_lookup_elem(&filter_comms, comm))
-			return false;
-	}
-	if ((filters & FILTER_CGROUPS) && !cgroup_selected(&filter_cgroups))
-		return false;
-	return true;
-}
+/* Syscall arguments in the raw tracepoints' pt_regs. */
+#if defined(__TARGET_ARCH_x86)
+#define SYSCALL_ARG(regs, n) ((n) == 0 ? (regs)->di : (n) == 1 ? (regs)->si : (n) == 2 ? (regs)->dx : (regs)->r10)
+#elif defined(__TARGET_ARCH_arm64)
+#define SYSCALL_ARG(regs, n) ((n) == 0 ? (regs)->regs[0] : (n) == 1 ? (regs)->regs[1] : (n) == 2 ? (regs)->regs[2] : (regs)->regs[3])
+#endif
 
 SEC("raw_tp/sys_enter")
 int BPF_PROG(syscall_enter, struct pt_regs *regs, long id)
 {
 	struct syscalls_config *settings;
+	struct fileio_config *fileio;
+	const struct file_syscall *call;
 	struct syscall_start *slot;
-	__u32 zero = 0;
+	struct pt_regs *args;
+	__u32 zero = 0, parts = 0, nr = id;
 
 	slot = bpf_map_lookup_elem(&in_syscall, &zero);
 	settings = bpf_map_lookup_elem(&receiver_settings, &zero);
-	if (!slot || !settings)
+	fileio = bpf_map_lookup_elem(&fileio_settings, &zero);
+	if (!slot || !settings || !fileio)
 		return 0;
 	/*
 	 * Programs on syscall tracepoints run with preemption off, and every
 	 * switch moves the slot's entry out: the slot is the running thread's.
+	 * id < 0: a tracer or seccomp cancelled the syscall.
 	 */
-	if (id < 0 || (settings->filters && !selected(settings->filters))) {
-		slot->ns = 0; /* not timed (id < 0: a tracer or seccomp cancelled the syscall) */
+	if (id >= 0 && settings->enabled &&
+	    (!settings->filters || process_selected(settings->filters, &filter_pids, &filter_comms, &filter_cgroups)))
+		parts = PART_SYSCALLS;
+	if (id >= 0 && fileio->enabled && fileio->route == FILEIO_ROUTE_RAW) {
+		call = bpf_map_lookup_elem(&file_syscalls, &nr);
+		if (call && call->operation) {
+			args = kernel_cast(regs, struct pt_regs);
+			if (fileio_enter(fileio, slot, call, SYSCALL_ARG(args, 0), SYSCALL_ARG(args, 1), SYSCALL_ARG(args, call->flags_arg)))
+				parts |= PART_FILEIO;
+		}
+	}
+	if (!parts) {
+		slot->ns = 0; /* not timed */
 		return 0;
 	}
 	/* A thread's syscall registers sit at a fixed place on its kernel stack: they tell its exit from another thread's. */
-	slot->regs = (__u64)regs;
+	slot->owner = (__u64)regs;
 	slot->nr = id;
+	slot->parts = parts;
 	slot->ns = bpf_ktime_get_ns();
 	return 0;
 }
@@ -289,50 +298,139 @@ static __always_inline void count_error(const struct syscall_key *call, long ret
 		count_loss(LOSS_ERRORS_FULL);
 }
 
-SEC("raw_tp/sys_exit")
-int BPF_PROG(syscall_exit, struct pt_regs *regs, long ret)
+/* The syscalls part's record of one call. */
+static __always_inline void syscalls_exit(struct syscalls_config *settings, __u32 nr, struct task_struct *task, __u64 ns, long ret)
 {
 	struct latency_histogram *histogram;
-	struct syscalls_config *settings;
-	struct syscall_start *slot;
-	struct syscall_key key = {};
-	struct task_struct *task;
-	__u64 now = bpf_ktime_get_ns(), ns;
-	__u32 zero = 0;
-
-	slot = bpf_map_lookup_elem(&in_syscall, &zero);
-	settings = bpf_map_lookup_elem(&receiver_settings, &zero);
-	if (!slot || !settings || !slot->ns || slot->regs != (__u64)regs)
-		return 0; /* filtered out, or entered before we attached */
-	ns = now - slot->ns;
-	slot->ns = 0;
-	key.nr = slot->nr;
+	struct syscall_key key = { .nr = nr };
 
 	/* Read through the task rather than with a helper per field: each helper call costs a call and a return. */
-	if (settings->aggregate) {
-		task = bpf_get_current_task_btf();
-		if (settings->aggregate & AGGREGATE_CGROUP)
-			key.cgroup_id = task->cgroups->dfl_cgrp->kn->id;
-		if (settings->aggregate & AGGREGATE_PID)
-			key.pid = task->tgid;
-		if (settings->aggregate & AGGREGATE_TID)
-			key.tid = task->pid;
-		if (settings->aggregate & AGGREGATE_UID)
-			key.uid = (__u32)bpf_get_current_uid_gid();
-	}
+	if (settings->aggregate & AGGREGATE_CGROUP)
+		key.cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	if (settings->aggregate & AGGREGATE_PID)
+		key.pid = task->tgid;
+	if (settings->aggregate & AGGREGATE_TID)
+		key.tid = task->pid;
+	if (settings->aggregate & AGGREGATE_UID)
+		key.uid = (__u32)bpf_get_current_uid_gid();
 
 	histogram = recent_histogram(settings->bank, &key);
 	if (!histogram)
 		histogram = histogram_of(&key);
 	if (!histogram) {
 		count_loss(LOSS_HISTOGRAMS_FULL);
-		return 0;
+		return;
 	}
 	/* This CPU's value, and with preemption off no other thread runs this meanwhile. */
 	histogram_record(histogram, ns);
 
 	if (ret < 0 && ret >= -MAX_ERRNO)
 		count_error(&key, ret);
+}
+
+SEC("raw_tp/sys_exit")
+int BPF_PROG(syscall_exit, struct pt_regs *regs, long ret)
+{
+	struct syscalls_config *settings;
+	struct fileio_config *fileio;
+	struct syscall_start *slot;
+	struct task_struct *task;
+	__u64 now = bpf_ktime_get_ns(), ns;
+	__u32 zero = 0, parts;
+
+	slot = bpf_map_lookup_elem(&in_syscall, &zero);
+	if (!slot || !slot->ns || slot->owner != (__u64)regs)
+		return 0; /* filtered out, or entered before we attached */
+	ns = now - slot->ns;
+	slot->ns = 0;
+	parts = slot->parts;
+	task = bpf_get_current_task_btf();
+	if (parts & PART_SYSCALLS) {
+		settings = bpf_map_lookup_elem(&receiver_settings, &zero);
+		if (settings)
+			syscalls_exit(settings, slot->nr, task, ns, ret);
+	}
+	if (parts & PART_FILEIO) {
+		fileio = bpf_map_lookup_elem(&fileio_settings, &zero);
+		if (fileio && fileio->enabled)
+			fileio_exit(fileio, slot, task, ns, ret);
+	}
+	return 0;
+}
+
+/*
+ * The fileio part alone: programs on the per-syscall tracepoints of the file
+ * syscalls (user space attaches them to sys_enter_read, sys_exit_read, ...),
+ * so that every other syscall runs no BPF at all, only the kernel's check of
+ * its bitmap of traced syscalls. They stand aside (route) whenever the raw
+ * pair is attached, which then times file syscalls too.
+ */
+struct syscall_enter_record {
+	__u64 common;
+	__s32 nr;
+	__u32 padding;
+	unsigned long args[6];
+};
+
+struct syscall_exit_record {
+	__u64 common;
+	__s32 nr;
+	__u32 padding;
+	long ret;
+};
+
+SEC("tracepoint")
+int fileio_syscall_enter(struct syscall_enter_record *record)
+{
+	const struct file_syscall *call;
+	struct fileio_config *fileio;
+	struct syscall_start *slot;
+	unsigned long flags;
+	__u32 zero = 0, nr = record->nr;
+
+	fileio = bpf_map_lookup_elem(&fileio_settings, &zero);
+	if (!fileio || fileio->route != FILEIO_ROUTE_TRACEPOINTS)
+		return 0;
+	slot = bpf_map_lookup_elem(&in_syscall, &zero);
+	call = bpf_map_lookup_elem(&file_syscalls, &nr);
+	if (!slot || !call)
+		return 0;
+	/* Both loads at fixed offsets: the verifier takes no computed offset into the context. */
+	flags = record->args[3];
+	barrier_var(flags);
+	if (call->flags_arg == 2)
+		flags = record->args[2];
+	if (!fileio->enabled || !call->operation || !fileio_enter(fileio, slot, call, record->args[0], record->args[1], flags)) {
+		slot->ns = 0;
+		return 0;
+	}
+	slot->owner = (__u64)bpf_get_current_task_btf();
+	slot->nr = nr;
+	slot->parts = PART_FILEIO;
+	slot->ns = bpf_ktime_get_ns();
+	return 0;
+}
+
+SEC("tracepoint")
+int fileio_syscall_exit(struct syscall_exit_record *record)
+{
+	struct fileio_config *fileio;
+	struct syscall_start *slot;
+	struct task_struct *task;
+	__u64 now = bpf_ktime_get_ns(), ns;
+	__u32 zero = 0;
+
+	fileio = bpf_map_lookup_elem(&fileio_settings, &zero);
+	slot = bpf_map_lookup_elem(&in_syscall, &zero);
+	if (!fileio || !slot || fileio->route != FILEIO_ROUTE_TRACEPOINTS || !slot->ns)
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (slot->owner != (__u64)task)
+		return 0;
+	ns = now - slot->ns;
+	slot->ns = 0;
+	if (fileio->enabled)
+		fileio_exit(fileio, slot, task, ns, record->ret);
 	return 0;
 }
 

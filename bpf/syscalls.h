@@ -24,16 +24,10 @@
 
 /* receiver_settings[0], written by user space before the programs attach. */
 struct syscalls_config {
-	__u32 filters;   /* FILTER_* bits: every filter that is on must match */
+	__u32 filters;   /* FILTER_* bits (syscall_probe.h): every filter that is on must match */
 	__u32 aggregate; /* AGGREGATE_* bits: the fields of syscall_key that are filled in */
 	__u32 bank;      /* the recent_series map exits add to (0 or 1); user space drains the other */
-	__u32 padding;
-};
-
-enum syscalls_filter {
-	FILTER_PIDS = 1,
-	FILTER_COMMS = 2,
-	FILTER_CGROUPS = 4,
+	__u32 enabled;   /* the syscalls receiver runs: entries are timed for it (the fileio part may use the programs alone) */
 };
 
 enum syscalls_aggregate {
@@ -67,14 +61,6 @@ struct recent_series {
 struct error_key {
 	struct syscall_key call;
 	__u32 error; /* positive errno */
-	__u32 padding;
-};
-
-/* in_syscall (per CPU) and switched_out (task storage): the syscall a thread is in, ns 0 when none is timed. */
-struct syscall_start {
-	__u64 ns;   /* bpf_ktime_get_ns() at entry */
-	__u64 regs; /* the thread's syscall pt_regs: where its kernel stack keeps them */
-	__u32 nr;
 	__u32 padding;
 };
 

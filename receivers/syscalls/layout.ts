@@ -18,7 +18,7 @@ export const RECENT_SYSCALL_NR = 512;
 /** The two banks of recent series, by syscalls_config.bank. */
 export const RECENT_SERIES_MAPS = ['recent_series_0', 'recent_series_1'] as const;
 
-/** struct syscalls_config: filters u32, aggregate u32, bank u32, padding. */
+/** struct syscalls_config: filters u32, aggregate u32, bank u32, enabled u32. */
 export const SETTINGS_SIZE = 16;
 export const FILTER = { pids: 1, comms: 2, cgroups: 4 } as const;
 export const AGGREGATE = { cgroup: 1, pid: 2, tid: 4, uid: 8 } as const;

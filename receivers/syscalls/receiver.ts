@@ -1,15 +1,15 @@
 /**
  * Per-syscall latency histograms, calls and errors from raw sys_enter/sys_exit
- * (bpf/syscalls.bpf.c). The kernel filters and aggregates; every interval the
- * per-CPU maps are drained and emitted as deltas.
+ * (bpf/syscalls.bpf.c), the syscalls part of the probe it shares with the
+ * fileio receiver (probe.ts). The kernel filters and aggregates; every
+ * interval the per-CPU maps are drained and emitted as deltas.
  */
 import type { Consumer, CreateSettings } from '../../collector/component.js';
 import type { Attributes, NumberPoint } from '../../collector/data/metrics.js';
 import { attributesKey } from '../../collector/data/metrics.js';
-import { bpfObjectPath } from '../../collector/paths.js';
 import { parseCgroupPath } from '../../collector/processes.js';
-import { BpfObject, numPossibleCpus } from '../../native/index.js';
-import { PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
+import { type BpfObject, numPossibleCpus } from '../../native/index.js';
+import { sumPerCpuU64 } from '../common/polling.js';
 import { CgroupPaths, cgroupId } from '../../collector/cgroups.js';
 import type { SyscallsConfig } from './config.js';
 import { errnoName } from './errno-names.js';
@@ -30,6 +30,7 @@ import {
   SYSCALL_KEY_SIZE,
   type SyscallKey,
 } from './layout.js';
+import { ProbePartReceiver, type SyscallProbe } from './probe.js';
 import { syscallName, syscallNames, type SyscallNames } from './syscall-names.js';
 
 /**
@@ -38,24 +39,28 @@ import { syscallName, syscallNames, type SyscallNames } from './syscall-names.js
  */
 const BANK_SWITCH_WAIT_MS = 5;
 
-export class SyscallsReceiver extends PollingBpfReceiver {
+export class SyscallsReceiver extends ProbePartReceiver {
   private names: SyscallNames = new Map();
   /** The recent_series bank exits add to. */
   private bank = 0;
   private readonly cgroupPaths = new CgroupPaths();
 
   constructor(settings: CreateSettings, private readonly config: SyscallsConfig, private readonly next: Consumer<'metrics'>) {
-    super(settings, bpfObjectPath('syscalls'), config.collection_interval);
+    super(settings, 'syscalls', config.collection_interval);
   }
 
-  protected override attach(object: BpfObject): void {
-    checkLayout(object);
+  protected override enable(probe: SyscallProbe): void {
+    checkLayout(probe.object);
     this.names = syscallNames(this.settings.logger);
-    this.writeSettings(object);
-    // Entries are only made once switches are followed and exits counted, so that none is stranded.
-    object.attach('syscall_switch', { kind: 'auto' });
-    object.attach('syscall_exit', { kind: 'auto' });
-    object.attach('syscall_enter', { kind: 'auto' });
+    this.writeSettings(probe.object);
+    probe.attachRawPair();
+  }
+
+  /** The programs may keep running for the fileio part: they stop timing calls for this one. */
+  protected override disable(probe: SyscallProbe): void {
+    this.writeConfig(probe.object, false);
+    // A later syscalls receiver may get this probe: it must not inherit these filters.
+    for (const map of ['filter_pids', 'filter_comms', 'filter_cgroups']) probe.object.drain(map);
   }
 
   /** Filters and aggregation go into the kernel's maps before anything is attached. */
@@ -77,12 +82,13 @@ export class SyscallsReceiver extends PollingBpfReceiver {
   }
 
   /** struct syscalls_config, with the current bank. */
-  private writeConfig(object: BpfObject): void {
+  private writeConfig(object: BpfObject, enabled = true): void {
     const { pids, comms, cgroups, aggregate_by } = this.config;
     const settings = Buffer.alloc(SETTINGS_SIZE);
     settings.writeUInt32LE((pids.length ? FILTER.pids : 0) | (comms.length ? FILTER.comms : 0) | (cgroups.length ? FILTER.cgroups : 0), 0);
     settings.writeUInt32LE(aggregate_by.reduce((bits, label) => bits | AGGREGATE[label], 0), 4);
     settings.writeUInt32LE(this.bank, 8);
+    settings.writeUInt32LE(enabled ? 1 : 0, 12);
     object.update('receiver_settings', u32(0), settings);
   }
 
