@@ -11,12 +11,11 @@
  * with the socket, so connects that never finish cannot pile up.
  *
  * A connect() that fails before any SYN (no route, no local port) never
- * reaches SYN_SENT: sys_enter_connect keeps the destination in the thread's
- * storage and sys_exit_connect counts the returned errno, unless the thread's
- * socket went SYN_SENT meanwhile (then the state machine owns the outcome, so
- * a blocking connect's ECONNREFUSED is not counted twice), or the call only
- * reports a failure the state machine already counted (connect() called again
- * by a non-blocking client).
+ * reaches SYN_SENT: sys_exit_connect counts the returned errno for the
+ * destination the caller passed, unless the call only reports a failure the
+ * state machine already counted (a blocking connect's ECONNREFUSED, or a
+ * non-blocking client calling connect() again). Only failed calls do more
+ * than compare the return value, and no other syscall runs a program.
  *
  * Retransmits and resets happen in softirq: they are attributed through the
  * socket's storage when we saw it connect, else to the socket's cgroup.
@@ -55,24 +54,7 @@ struct connection {
 	char comm[TCP_COMM_LEN];
 };
 
-/* The connect() a thread is in, kept in the thread's storage. */
-struct connect_call {
-	__u8 daddr[16];
-	__u64 sk;      /* the socket that went SYN_SENT during the call, 0 if none did */
-	__u32 fd;
-	__u16 family;  /* 0: not in a connect() we track */
-};
-
-/* syscalls:sys_enter_connect and sys_exit_connect records (their format files). */
-struct connect_enter {
-	__u64 common;
-	__s32 nr;
-	__u32 padding;
-	__u64 fd;
-	__u64 uservaddr;
-	__u64 addrlen;
-};
-
+/* The syscalls:sys_exit_connect record (its format file). */
 struct connect_exit {
 	__u64 common;
 	__s32 nr;
@@ -116,17 +98,10 @@ struct {
 	__type(value, struct connection);
 } connections SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct connect_call);
-} connect_calls SEC(".maps");
-
 /*
  * Sockets whose failure the state machine counted, with their sk_disconnects
- * then: a later connect() on the socket that only reports that failure
- * (a non-blocking client calling connect() again) must not count it again.
+ * then: connect() reporting that failure (a blocking connect, or a
+ * non-blocking client calling connect() again) must not count it again.
  * Sockets often never call connect() again, so the oldest are forgotten.
  */
 struct {
@@ -203,14 +178,18 @@ static __always_inline bool selected(__u32 filters)
 	return true;
 }
 
-/* The current thread's cgroup, pid and comm. */
-static __always_inline void current_owner(struct connection *owner)
+/* The current thread's cgroup, pid and comm, those that are aggregated by. */
+static __always_inline void current_owner(struct connection *owner, __u32 aggregate)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 
-	owner->cgroup_id = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn, id);
-	owner->pid = bpf_get_current_pid_tgid() >> 32;
-	bpf_get_current_comm(owner->comm, sizeof(owner->comm));
+	/* Read through the task rather than with a helper per field: each helper call costs a call and a return. */
+	if (aggregate & AGGREGATE_CGROUP)
+		owner->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
+	if (aggregate & AGGREGATE_PID)
+		owner->pid = task->tgid;
+	if (aggregate & AGGREGATE_COMM)
+		bpf_get_current_comm(owner->comm, sizeof(owner->comm));
 }
 
 /* The series of `owner` (the fields aggregated by) to the socket's destination. */
@@ -224,13 +203,20 @@ static __always_inline void series_key(struct tcp_series_key *key, const struct 
 		__builtin_memcpy(key->comm, owner->comm, sizeof(key->comm));
 }
 
+/* Direct reads: the socket comes from a tp_btf argument. */
 static __always_inline void set_destination(struct tcp_series_key *key, const struct sock *sk)
 {
-	key->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (key->family == AF_INET)
-		BPF_CORE_READ_INTO((__u32 *)key->daddr, sk, __sk_common.skc_daddr);
-	else
-		BPF_CORE_READ_INTO((struct in6_addr *)key->daddr, sk, __sk_common.skc_v6_daddr);
+	__u32 *daddr = (__u32 *)key->daddr;
+
+	key->family = sk->__sk_common.skc_family;
+	if (key->family == AF_INET) {
+		daddr[0] = sk->__sk_common.skc_daddr;
+		return;
+	}
+	daddr[0] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[0];
+	daddr[1] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[1];
+	daddr[2] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[2];
+	daddr[3] = sk->__sk_common.skc_v6_daddr.in6_u.u6_addr32[3];
 }
 
 static __always_inline void add_count(struct tcp_count_key *key)
@@ -276,7 +262,6 @@ static __always_inline void add_duration(const struct tcp_series_key *key, __u64
 static __always_inline void connect_started(const struct sock *sk, struct tcp_config *config)
 {
 	struct connection *connection;
-	struct connect_call *call;
 
 	if (config->filters && !selected(config->filters))
 		return;
@@ -285,11 +270,8 @@ static __always_inline void connect_started(const struct sock *sk, struct tcp_co
 		count_loss(LOSS_NO_SOCKET_STORAGE);
 		return;
 	}
-	current_owner(connection);
+	current_owner(connection, config->aggregate);
 	connection->start_ns = bpf_ktime_get_ns();
-	call = bpf_task_storage_get(&connect_calls, bpf_get_current_task_btf(), 0, 0);
-	if (call && call->family)
-		call->sk = (__u64)sk;
 }
 
 static __always_inline void connect_finished(const struct sock *sk, struct connection *connection, struct tcp_config *config)
@@ -306,27 +288,22 @@ static __always_inline void connect_finished(const struct sock *sk, struct conne
 static __always_inline void connect_failed(const struct sock *sk, struct connection *connection, struct tcp_config *config)
 {
 	struct tcp_count_key key = { .kind = COUNT_CONNECT_FAILURE };
-	struct connect_call *call;
 	__u64 socket = (__u64)sk;
 	__s32 disconnects;
 
 	connection->start_ns = 0;
-	key.error = BPF_CORE_READ(sk, sk_err);
-	if (!key.error) {
-		/*
-		 * No error on the socket: connect() gave up after SYN_SENT (e.g. no
-		 * free local port) and its return value says why, or the socket was
-		 * closed while connecting, which is no failure of the destination.
-		 */
-		call = bpf_task_storage_get(&connect_calls, bpf_get_current_task_btf(), 0, 0);
-		if (call && call->sk == (__u64)sk)
-			call->sk = 0;
+	key.error = sk->sk_err;
+	/*
+	 * No error on the socket: connect() gave up after SYN_SENT (e.g. no free
+	 * local port) and connect_exit counts its return value, or the socket was
+	 * closed while connecting, which is no failure of the destination.
+	 */
+	if (!key.error)
 		return;
-	}
 	series_key(&key.series, connection, config->aggregate);
 	set_destination(&key.series, sk);
 	add_count(&key);
-	disconnects = BPF_CORE_READ(sk, sk_disconnects);
+	disconnects = sk->sk_disconnects;
 	bpf_map_update_elem(&counted_failures, &socket, &disconnects, BPF_ANY);
 }
 
@@ -336,17 +313,18 @@ int BPF_PROG(tcp_state_change, const struct sock *sk, int oldstate, int newstate
 	struct connection *connection;
 	struct tcp_config *config;
 
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+	/* Most changes are of connections long made (or accepted): they return first. */
+	if (oldstate != TCP_SYN_SENT && (oldstate != TCP_CLOSE || newstate != TCP_SYN_SENT))
+		return 0;
+	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 	config = settings();
 	if (!config)
 		return 0;
-	if (oldstate == TCP_CLOSE && newstate == TCP_SYN_SENT) {
+	if (newstate == TCP_SYN_SENT) {
 		connect_started(sk, config);
 		return 0;
 	}
-	if (oldstate != TCP_SYN_SENT)
-		return 0;
 	connection = bpf_sk_storage_get(&connections, (void *)sk, 0, 0);
 	if (!connection || !connection->start_ns)
 		return 0; /* filtered out, or connecting since before we attached */
@@ -372,7 +350,7 @@ static __always_inline void count_socket_event(const struct sock *sk, __u32 kind
 	else if (config->filters)
 		return; /* not connected by a selected process */
 	else if (config->aggregate & AGGREGATE_CGROUP)
-		key.series.cgroup_id = BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+		key.series.cgroup_id = sk->sk_cgrp_data.cgroup->kn->id;
 	set_destination(&key.series, sk);
 	add_count(&key);
 }
@@ -389,42 +367,6 @@ SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(tcp_reset_received, struct sock *sk)
 {
 	count_socket_event(sk, COUNT_RESET_RECEIVED);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_connect")
-int connect_enter(struct connect_enter *ctx)
-{
-	struct connect_call *call;
-	struct tcp_config *config = settings();
-	struct sockaddr_in6 address = {};
-
-	if (!config || (config->filters && !selected(config->filters)))
-		return 0;
-	if (bpf_probe_read_user(&address.sin6_family, sizeof(address.sin6_family), (void *)ctx->uservaddr))
-		return 0;
-	if (address.sin6_family != AF_INET && address.sin6_family != AF_INET6)
-		return 0; /* AF_UNIX and the rest; AF_UNSPEC disconnects */
-	call = bpf_task_storage_get(&connect_calls, bpf_get_current_task_btf(), 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!call) {
-		count_loss(LOSS_NO_TASK_STORAGE);
-		return 0;
-	}
-	if (address.sin6_family == AF_INET) {
-		struct sockaddr_in *address4 = (void *)&address;
-
-		if (bpf_probe_read_user(address4, sizeof(*address4), (void *)ctx->uservaddr))
-			return 0;
-		__builtin_memset(call->daddr, 0, sizeof(call->daddr));
-		__builtin_memcpy(call->daddr, &address4->sin_addr, 4);
-	} else {
-		if (bpf_probe_read_user(&address, sizeof(address), (void *)ctx->uservaddr))
-			return 0;
-		__builtin_memcpy(call->daddr, &address.sin6_addr, sizeof(call->daddr));
-	}
-	call->sk = 0;
-	call->fd = ctx->fd;
-	call->family = address.sin6_family;
 	return 0;
 }
 
@@ -454,19 +396,17 @@ SEC("tracepoint/syscalls/sys_exit_connect")
 int connect_exit(struct connect_exit *ctx)
 {
 	struct tcp_count_key key = { .kind = COUNT_CONNECT_FAILURE };
+	struct sockaddr_in6 address = {};
 	struct connection owner = {};
-	struct connect_call *call;
 	struct tcp_config *config;
 	long error = -ctx->ret;
+	struct pt_regs *regs;
 	__s32 *disconnects;
+	void *address_in;
+	__u32 length;
 	struct sock *sk;
 	__u64 socket;
 
-	call = bpf_task_storage_get(&connect_calls, bpf_get_current_task_btf(), 0, 0);
-	if (!call || !call->family)
-		return 0;
-	key.series.family = call->family;
-	call->family = 0;
 	if (error <= 0 || error >= ERESTARTSYS)
 		return 0;
 	switch (error) {
@@ -479,27 +419,39 @@ int connect_exit(struct connect_exit *ctx)
 	case ENOTSOCK:
 		return 0;
 	}
-	if (call->sk) {
-		/* The socket went SYN_SENT: the state machine counted how it ended (a blocking connect's ECONNREFUSED). */
-		bpf_map_delete_elem(&counted_failures, &call->sk);
-		return 0;
-	}
 	config = settings();
-	if (!config)
+	if (!config || (config->filters && !selected(config->filters)))
 		return 0;
-	sk = tcp_socket_at(call->fd);
+	/* Only failures get here: the call's arguments are still in the caller's saved registers. */
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	sk = tcp_socket_at(PT_REGS_PARM1_CORE_SYSCALL(regs));
 	if (!sk)
 		return 0;
-	/* connect() again after a failure reports it and disconnects the socket (sock_error in __inet_stream_connect). */
+	/* Reporting a failure after SYN_SENT -> CLOSE disconnects the socket once (sock_error in __inet_stream_connect). */
 	socket = (__u64)sk;
 	disconnects = bpf_map_lookup_elem(&counted_failures, &socket);
 	if (disconnects && BPF_CORE_READ(sk, sk_disconnects) == *disconnects + 1) {
 		bpf_map_delete_elem(&counted_failures, &socket);
 		return 0;
 	}
-	__builtin_memcpy(key.series.daddr, call->daddr, sizeof(key.series.daddr));
+	/* A sockaddr_in6 if the caller passed that much, else a sockaddr_in: reading past its buffer could fail. */
+	length = PT_REGS_PARM3_CORE_SYSCALL(regs);
+	address_in = (void *)PT_REGS_PARM2_CORE_SYSCALL(regs);
+	if (length >= sizeof(address)) {
+		if (bpf_probe_read_user(&address, sizeof(address), address_in))
+			return 0;
+	} else if (length < sizeof(struct sockaddr_in) || bpf_probe_read_user(&address, sizeof(struct sockaddr_in), address_in)) {
+		return 0;
+	}
+	if (address.sin6_family == AF_INET)
+		__builtin_memcpy(key.series.daddr, &((struct sockaddr_in *)&address)->sin_addr, 4);
+	else if (address.sin6_family == AF_INET6)
+		__builtin_memcpy(key.series.daddr, &address.sin6_addr, sizeof(key.series.daddr));
+	else
+		return 0; /* AF_UNSPEC disconnects, and other families fail elsewhere */
+	key.series.family = address.sin6_family;
 	key.error = error;
-	current_owner(&owner);
+	current_owner(&owner, config->aggregate);
 	series_key(&key.series, &owner, config->aggregate);
 	add_count(&key);
 	return 0;

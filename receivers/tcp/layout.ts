@@ -24,7 +24,7 @@ export const FILTER = { pids: 1, comms: 2, cgroups: 4 } as const;
 export const AGGREGATE = { cgroup: 1, pid: 2, comm: 4 } as const;
 
 /** enum tcp_loss, as reasons for dropped-item telemetry. */
-export const LOSS_REASONS = ['duration_map_full', 'count_map_full', 'socket_storage_unavailable', 'task_storage_unavailable'];
+export const LOSS_REASONS = ['duration_map_full', 'count_map_full', 'socket_storage_unavailable'];
 
 const AF_INET = 2;
 const AF_INET6 = 10;

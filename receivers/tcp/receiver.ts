@@ -45,12 +45,10 @@ export class TcpReceiver extends PollingBpfReceiver {
   protected override attach(object: BpfObject): void {
     checkLayout(object);
     this.writeSettings(object);
-    // connect() entries are stashed last, once the hooks that consume them are in place.
     object.attach('tcp_state_change', { kind: 'auto' });
     object.attach('tcp_retransmit', { kind: 'auto' });
     object.attach('tcp_reset_received', { kind: 'auto' });
     object.attach('connect_exit', { kind: 'auto' });
-    object.attach('connect_enter', { kind: 'auto' });
   }
 
   /** Filters and aggregation go into the kernel's maps before anything is attached. */

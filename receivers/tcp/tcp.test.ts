@@ -5,10 +5,10 @@
  * cannot change the exact counts.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
+import { after, afterEach, before, test } from 'node:test';
 import { cgroup2Mount } from '../../collector/cgroups.js';
 import type { Attributes } from '../../collector/data/metrics.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
@@ -42,6 +42,17 @@ before(() => {
 after(() => {
   spawnSync('ip', ['netns', 'del', NETNS]);
 });
+
+/** Clients of the running test: a test that fails before letting them connect must not leave them waiting. */
+const clientProcesses = new Set<ChildProcess>();
+async function stopClients(): Promise<void> {
+  const running = [...clientProcesses].filter((child) => child.exitCode === null && child.signalCode === null);
+  const exited = running.map((child) => new Promise((resolve) => child.once('exit', resolve)));
+  for (const child of running) child.kill();
+  await Promise.all(exited);
+  clientProcesses.clear();
+}
+afterEach(stopClients);
 
 /**
  * Python in the namespace: prints "ready", waits for go(), then makes `count`
@@ -96,6 +107,7 @@ async function startClient(host: string, port: number | 'listen', count: number,
   const args = ['netns', 'exec', NETNS, PYTHON, '-c', CLIENT, host, String(port === 'listen' ? 0 : port), String(count), port === 'listen' ? 'listen' : '-', mode];
   // `ip netns exec` execs the command in place: the pid is python's.
   const child = spawn('ip', args, { stdio: ['pipe', 'pipe', 'inherit'] });
+  clientProcesses.add(child);
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
@@ -240,6 +252,7 @@ test('a connect whose SYNs are dropped is one ETIMEDOUT failure with its SYN ret
     assert.equal(sink.total('ebpf_network_tcp_retransmits_total', { pod: podUid }), retransmitted, 'every retransmit the namespace counted');
     assert.equal(failures(sink, {}), 2);
   } finally {
+    await stopClients(); // a cgroup with processes cannot be removed
     rmdirSync(join(mount, pod));
     rmdirSync(join(mount, parent));
   }
