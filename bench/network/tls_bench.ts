@@ -79,7 +79,7 @@ function makeCertificates(): void {
   openssl('x509', '-req', '-in', `${NAME}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${NAME}.pem`, '-days', '30', '-extfile', `${NAME}.ext`);
 }
 
-function programs(): { id: number; name?: string; run_time_ns?: number }[] {
+function programs(): { id: number; name?: string; run_time_ns?: number; run_cnt?: number }[] {
   return JSON.parse(spawnSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8', maxBuffer: 1 << 26 }).stdout);
 }
 
@@ -112,6 +112,8 @@ interface Result {
   wallUs: number;
   addedWallUs: number;
   bpfUs: number;
+  /** BPF program runs per handshake: each is a uprobe trap (an entry, or a return). */
+  runs: number;
 }
 const us = (ns: number) => ns / 1000;
 const results = {} as Record<Mode, Result>;
@@ -128,25 +130,30 @@ try {
       const added = { cpu: [] as number[], wall: [] as number[] };
       const probed = { cpu: [] as number[], wall: [] as number[] };
       const bpf: number[] = [];
+      const runs: number[] = [];
       for (let pair = 0; pair < pairs; pair++) {
         // Alternate which goes first, so that a trend within a pair cancels over pairs.
         const first = pair % 2 === 0;
         const a = timeLoop(handshakes, first);
         writeFileSync(BPF_STATS, '1');
-        const runTime = () => new Map(programs().map((p) => [p.id, p.run_time_ns ?? 0]));
-        const before = runTime();
+        const stats = () => new Map(programs().map((p) => [p.id, { time: p.run_time_ns ?? 0, count: p.run_cnt ?? 0 }]));
+        const before = stats();
         const b = timeLoop(handshakes, !first);
-        const after = runTime();
+        const after = stats();
         writeFileSync(BPF_STATS, statsBefore);
         const [withProbes, without] = first ? [a, b] : [b, a];
-        if (!first) bpf.push(ours.reduce((sum, id) => sum + (after.get(id) ?? 0) - (before.get(id) ?? 0), 0) / handshakes);
+        const delta = (field: 'time' | 'count') => ours.reduce((sum, id) => sum + (after.get(id)?.[field] ?? 0) - (before.get(id)?.[field] ?? 0), 0) / handshakes;
+        if (!first) {
+          bpf.push(delta('time'));
+          runs.push(delta('count'));
+        }
         for (const kind of ['cpu', 'wall'] as const) {
           added[kind].push(withProbes[kind] - without[kind]);
           probed[kind].push(withProbes[kind]);
           unprobed[kind].push(without[kind]);
         }
       }
-      results[tracer] = { cpuUs: us(median(probed.cpu)), addedCpuUs: us(median(added.cpu)), wallUs: us(median(probed.wall)), addedWallUs: us(median(added.wall)), bpfUs: us(median(bpf)) };
+      results[tracer] = { cpuUs: us(median(probed.cpu)), addedCpuUs: us(median(added.cpu)), wallUs: us(median(probed.wall)), addedWallUs: us(median(added.wall)), bpfUs: us(median(bpf)), runs: median(runs) };
       process.stderr.write(`${tracer}: ${JSON.stringify(results[tracer])}\n`);
     } finally {
       await detach();
@@ -155,15 +162,15 @@ try {
 } finally {
   writeFileSync(BPF_STATS, statsBefore);
 }
-results.bare = { cpuUs: us(median(unprobed.cpu)), addedCpuUs: 0, wallUs: us(median(unprobed.wall)), addedWallUs: 0, bpfUs: 0 };
+results.bare = { cpuUs: us(median(unprobed.cpu)), addedCpuUs: 0, wallUs: us(median(unprobed.wall)), addedWallUs: 0, bpfUs: 0, runs: 0 };
 const addedShare = results.receiver.addedCpuUs / results.bare.cpuUs;
 
 console.log(`loopback TLS 1.3 handshakes (client and server on libssl.so.3), ${pairs} pairs of runs of ${handshakes} per tracer; medians per handshake:\n`);
-console.log(`${'mode'.padEnd(10)} ${'CPU µs'.padStart(8)} ${'added'.padStart(7)} ${'share'.padStart(7)} ${'wall µs'.padStart(8)} ${'added'.padStart(7)} ${'BPF run µs'.padStart(11)}`);
+console.log(`${'mode'.padEnd(10)} ${'CPU µs'.padStart(8)} ${'added'.padStart(7)} ${'share'.padStart(7)} ${'wall µs'.padStart(8)} ${'added'.padStart(7)} ${'BPF run µs'.padStart(11)} ${'traps'.padStart(6)}`);
 for (const mode of ['bare', ...TRACERS] as const) {
   const row = results[mode];
   console.log(
-    `${mode.padEnd(10)} ${row.cpuUs.toFixed(0).padStart(8)} ${row.addedCpuUs.toFixed(1).padStart(7)} ${`${((row.addedCpuUs / results.bare.cpuUs) * 100).toFixed(1)}%`.padStart(7)} ${row.wallUs.toFixed(0).padStart(8)} ${row.addedWallUs.toFixed(1).padStart(7)} ${row.bpfUs.toFixed(1).padStart(11)}`,
+    `${mode.padEnd(10)} ${row.cpuUs.toFixed(0).padStart(8)} ${row.addedCpuUs.toFixed(1).padStart(7)} ${`${((row.addedCpuUs / results.bare.cpuUs) * 100).toFixed(1)}%`.padStart(7)} ${row.wallUs.toFixed(0).padStart(8)} ${row.addedWallUs.toFixed(1).padStart(7)} ${row.bpfUs.toFixed(1).padStart(11)} ${row.runs.toFixed(1).padStart(6)}`,
   );
 }
 console.log(`\n${addedShare <= 0.05 ? 'PASS' : 'FAIL'}  the receiver adds ${(addedShare * 100).toFixed(1)}% CPU to a handshake (target <= 5%)`);
