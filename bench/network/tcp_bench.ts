@@ -11,9 +11,11 @@
  * bare time of the same round, and the medians over rounds are reported.
  * On a shared VM that difference is a few percent of a noisy total, so the
  * run time the kernel counts for each mode's own BPF programs
- * (kernel.bpf_stats_enabled, on only while this runs) is reported per connect
- * as well: exact for the programs, without the tracepoint dispatch around
- * them, and including whatever other TCP traffic the machine makes meanwhile.
+ * (kernel.bpf_stats_enabled) is reported per connect as well: exact for the
+ * programs, without the tracepoint dispatch around them. It is each
+ * program's mean time per run times its runs per connect, the most seen in a
+ * round: other benches may switch the statistics off for a while, which
+ * leaves fewer runs counted but not a different time per run.
  *
  * usage: node dist/bench/network/tcp_bench.js [--reps N] [--connects N]   (bench/network/tcp.sh builds what it needs)
  */
@@ -63,7 +65,6 @@ const setups: Record<Mode, Setup> = {
       if (child.exitCode !== null || waited > 30_000) throw new Error(`bpftrace did not attach: ${output}`);
       await sleep(100);
     }
-    await sleep(1000); // "Attaching" comes just before the probes are attached
     return async () => {
       child.kill('SIGINT');
       await exited;
@@ -76,16 +77,40 @@ function ip(args: string[]): void {
   if (result.status !== 0) throw new Error(`ip ${args.join(' ')} failed: ${result.stderr}`);
 }
 
-/** Run time the kernel counted for each program id, by id. */
-function programRunTimes(): Map<number, number> {
-  const programs = JSON.parse(spawnSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8', maxBuffer: 1 << 26 }).stdout) as { id: number; name?: string; run_time_ns?: number }[];
-  return new Map(programs.map((program) => [program.id, program.run_time_ns ?? 0]));
+interface ProgramStats {
+  name: string;
+  timeNs: number;
+  runs: number;
+}
+
+/** Run time and runs the kernel counted for each program, by id. */
+function programStats(): Map<number, ProgramStats> {
+  const programs = JSON.parse(spawnSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8', maxBuffer: 1 << 26 }).stdout) as {
+    id: number;
+    name?: string;
+    run_time_ns?: number;
+    run_cnt?: number;
+  }[];
+  return new Map(programs.map((program) => [program.id, { name: program.name ?? '', timeNs: program.run_time_ns ?? 0, runs: program.run_cnt ?? 0 }]));
 }
 
 /** The ids of a mode's programs: those loaded while it was set up, by name (other helpers load programs too). */
 function programsOf(mode: Mode, before: Set<number>): number[] {
   const programs = JSON.parse(spawnSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8', maxBuffer: 1 << 26 }).stdout) as { id: number; name?: string }[];
-  return programs.filter((program) => !before.has(program.id) && PROGRAM_NAMES[mode].test(program.name ?? '')).map((program) => program.id);
+  return programs
+    .filter((program) => !before.has(program.id) && PROGRAM_NAMES[mode].test(program.name ?? ''))
+    .map((program) => program.id)
+    .sort((a, b) => a - b);
+}
+
+/** Waits until `programs` are attached to their tracepoints (bpftrace reports "Attaching" before it attaches; on a busy machine that can take seconds). */
+async function attachedToTracepoints(programs: number[]): Promise<void> {
+  for (let waited = 0; ; waited += 100) {
+    const attached = JSON.parse(spawnSync('bpftool', ['perf', 'list', '-j'], { encoding: 'utf8', maxBuffer: 1 << 26 }).stdout) as { prog_id: number }[];
+    if (programs.every((id) => attached.some((entry) => entry.prog_id === id))) return;
+    if (waited > 60_000) throw new Error(`programs ${programs.join(', ')} were not attached after a minute`);
+    await sleep(100);
+  }
 }
 
 /** ns per connect+close of one loop run, in a network namespace of its own, and how many connects it made. */
@@ -119,7 +144,8 @@ if (!existsSync(LOOP)) throw new Error(`${LOOP} is missing: run bash bench/netwo
 
 const perConnect: Record<Mode, number[]> = { bare: [], receiver: [], bpftrace: [] };
 const added: Record<Mode, number[]> = { bare: [], receiver: [], bpftrace: [] };
-const bpfNs: Record<Mode, number[]> = { bare: [], receiver: [], bpftrace: [] };
+/** Per mode and program name: run time and runs over all rounds, and runs per connect of each round. */
+const bpfRuns: Record<Mode, Map<string, { timeNs: number; runs: number; runsPerConnect: number[] }>> = { bare: new Map(), receiver: new Map(), bpftrace: new Map() };
 const statsBefore = readFileSync(BPF_STATS, 'utf8').trim();
 writeFileSync(BPF_STATS, '1');
 let run = 0;
@@ -133,11 +159,22 @@ try {
       try {
         const programs = programsOf(mode, loaded);
         if (mode !== 'bare' && programs.length === 0) throw new Error(`no programs of ${mode} found`);
-        const before = programRunTimes();
+        if (mode === 'bpftrace') await attachedToTracepoints(programs);
+        writeFileSync(BPF_STATS, '1'); // again: another bench that ended meanwhile may have restored it
+        const before = programStats();
         const { nsPerConnect, total } = await timeLoop(connects, run++);
-        const after = programRunTimes();
+        const after = programStats();
         times[mode] = nsPerConnect;
-        bpfNs[mode].push(programs.reduce((sum, id) => sum + (after.get(id) ?? 0) - (before.get(id) ?? 0), 0) / total);
+        // Programs of one mode may share a name (bpftrace names them after their tracepoint).
+        for (const [index, id] of programs.entries()) {
+          const { timeNs, runs } = after.get(id)!;
+          const name = `${after.get(id)!.name}#${index}`;
+          const program = bpfRuns[mode].get(name) ?? { timeNs: 0, runs: 0, runsPerConnect: [] };
+          program.timeNs += timeNs - before.get(id)!.timeNs;
+          program.runs += runs - before.get(id)!.runs;
+          program.runsPerConnect.push((runs - before.get(id)!.runs) / total);
+          bpfRuns[mode].set(name, program);
+        }
       } finally {
         await detach();
       }
@@ -152,8 +189,14 @@ try {
   writeFileSync(BPF_STATS, statsBefore);
 }
 
+/** Each program's mean run time times its runs per connect. */
+function bpfNsPerConnect(mode: Mode): number {
+  let total = 0;
+  for (const { timeNs, runs, runsPerConnect } of bpfRuns[mode].values()) if (runs > 0) total += (timeNs / runs) * Math.max(...runsPerConnect);
+  return total;
+}
 const summary = Object.fromEntries(
-  MODES.map((mode) => [mode, { nsPerConnect: median(perConnect[mode]), addedNs: median(added[mode]), bpfNsPerConnect: median(bpfNs[mode]) }]),
+  MODES.map((mode) => [mode, { nsPerConnect: median(perConnect[mode]), addedNs: median(added[mode]), bpfNsPerConnect: bpfNsPerConnect(mode) }]),
 ) as Record<Mode, { nsPerConnect: number; addedNs: number; bpfNsPerConnect: number }>;
 const receiverOverBpftrace = summary.receiver.addedNs / summary.bpftrace.addedNs;
 const bpfReceiverOverBpftrace = summary.receiver.bpfNsPerConnect / summary.bpftrace.bpfNsPerConnect;
@@ -166,4 +209,8 @@ for (const mode of MODES)
   );
 console.log(`\nreceiver / bpftrace, added time per connect: ${receiverOverBpftrace.toFixed(2)}x; run time of their BPF programs per connect: ${bpfReceiverOverBpftrace.toFixed(2)}x`);
 console.log(`${summary.receiver.bpfNsPerConnect <= summary.bpftrace.bpfNsPerConnect ? 'PASS' : 'FAIL'}  the receiver's programs take no longer per connect than bpftrace's`);
-console.log(JSON.stringify({ connects, reps, summary, receiverOverBpftrace, bpfReceiverOverBpftrace, runs: perConnect, bpfNs }));
+for (const mode of ['receiver', 'bpftrace'] as const)
+  for (const [name, { timeNs, runs, runsPerConnect }] of bpfRuns[mode])
+    console.log(`  ${mode} ${name}: ${runs ? (timeNs / runs).toFixed(0) : '-'} ns per run, ${Math.max(...runsPerConnect).toFixed(2)} runs per connect`);
+const programs = Object.fromEntries(MODES.map((mode) => [mode, Object.fromEntries(bpfRuns[mode])]));
+console.log(JSON.stringify({ connects, reps, summary, receiverOverBpftrace, bpfReceiverOverBpftrace, runs: perConnect, programs }));
