@@ -1,12 +1,11 @@
 /**
  * The tcp receiver against real connects: clients run in a network namespace
- * this file makes (only `lo`, SYNs to one port dropped by nft, one SYN retry),
- * and the receiver records only their pids, so other traffic on the machine
- * cannot change the exact counts.
+ * this file makes (testdata/tcp-network.ts), and the receiver records only
+ * their pids, so other traffic on the machine cannot change the exact counts.
  */
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
 import { cgroup2Mount } from '../../collector/cgroups.js';
@@ -15,116 +14,16 @@ import { SelfTelemetry } from '../../collector/telemetry.js';
 import { MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
 import { tcpReceiverFactory } from './factory.js';
 import { OTHER_DESTINATIONS } from './receiver.js';
+import { CLOSED_PORT, DROPPED_PORT, TcpNamespace, UNROUTED_V4, UNROUTED_V6, type Client } from './testdata/tcp-network.js';
 
-const NETNS = `tcp-test-${process.pid}`;
-/** Nothing listens here in the namespace: connects are refused. */
-const CLOSED_PORT = 1;
-/** SYNs to this port are dropped in the namespace: connects time out. */
-const DROPPED_PORT = 9;
-/** Addresses without a route in the namespace (it has only `lo`): connect() fails before any SYN. */
-const UNROUTED_V4 = ['10.1.2.1', '10.1.2.2', '10.1.2.3'];
-const UNROUTED_V6 = '2001:db8::1';
-const PYTHON = '/usr/bin/python3';
-
-function run(command: string, args: string[]): void {
-  const result = spawnSync(command, args, { encoding: 'utf8' });
-  assert.equal(result.status, 0, `${command} ${args.join(' ')} failed: ${result.stderr}${result.error ?? ''}`);
-}
-
+let network: TcpNamespace;
 before(() => {
-  run('ip', ['netns', 'add', NETNS]);
-  run('ip', ['-n', NETNS, 'link', 'set', 'lo', 'up']);
-  // One retry: SYN, a retransmit after 1 s, ETIMEDOUT 2 s later.
-  run('ip', ['netns', 'exec', NETNS, 'sysctl', '-q', '-w', 'net.ipv4.tcp_syn_retries=1']);
-  run('ip', ['netns', 'exec', NETNS, 'nft', `add table inet drop_syns; add chain inet drop_syns input { type filter hook input priority 0; }; add rule inet drop_syns input tcp dport ${DROPPED_PORT} drop`]);
+  network = TcpNamespace.create(`tcp-test-${process.pid}`);
 });
+after(() => network?.destroy());
+afterEach(() => network.stopClients());
 
-after(() => {
-  spawnSync('ip', ['netns', 'del', NETNS]);
-});
-
-/** Clients of the running test: a test that fails before letting them connect must not leave them waiting. */
-const clientProcesses = new Set<ChildProcess>();
-async function stopClients(): Promise<void> {
-  const running = [...clientProcesses].filter((child) => child.exitCode === null && child.signalCode === null);
-  const exited = running.map((child) => new Promise((resolve) => child.once('exit', resolve)));
-  for (const child of running) child.kill();
-  await Promise.all(exited);
-  clientProcesses.clear();
-}
-afterEach(stopClients);
-
-/**
- * Python in the namespace: prints "ready", waits for go(), then makes `count`
- * connects (blocking unless told) to host:port (to a listener of its own with `listen`) and
- * reports how each ended, by errno name or "ok".
- */
-const CLIENT = `
-import errno, json, select, socket, sys
-host, port, count, listen, mode = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "listen", sys.argv[5]
-family = socket.AF_INET6 if ":" in host else socket.AF_INET
-listener = None
-if listen:
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.bind((host, 0))
-    listener.listen(128)
-    port = listener.getsockname()[1]
-print("ready", flush=True)
-sys.stdin.read(1)
-outcomes = {}
-for _ in range(count):
-    client = socket.socket(family, socket.SOCK_STREAM)
-    if mode == "reconnect":
-        # Non-blocking, and the outcome from calling connect() again once the socket is writable.
-        client.setblocking(False)
-        client.connect_ex((host, port))
-        select.select([], [client], [], 30)
-        code = client.connect_ex((host, port))
-        outcome = errno.errorcode[code] if code else "ok"
-    else:
-        if mode == "nonblocking":
-            client.settimeout(30)  # connect() returns EINPROGRESS and Python polls for the outcome
-        try:
-            client.connect((host, port))
-            outcome = "ok"
-            if listener:
-                listener.accept()[0].close()
-        except OSError as error:
-            outcome = errno.errorcode[error.errno]
-    client.close()
-    outcomes[outcome] = outcomes.get(outcome, 0) + 1
-print(json.dumps(outcomes), flush=True)
-`;
-
-interface Client {
-  pid: number;
-  comm: string;
-  /** Lets it connect; resolves with its outcomes once it exited. */
-  go: () => Promise<Record<string, number>>;
-}
-
-async function startClient(host: string, port: number | 'listen', count: number, mode: 'blocking' | 'nonblocking' | 'reconnect' = 'blocking'): Promise<Client> {
-  const args = ['netns', 'exec', NETNS, PYTHON, '-c', CLIENT, host, String(port === 'listen' ? 0 : port), String(count), port === 'listen' ? 'listen' : '-', mode];
-  // `ip netns exec` execs the command in place: the pid is python's.
-  const child = spawn('ip', args, { stdio: ['pipe', 'pipe', 'inherit'] });
-  clientProcesses.add(child);
-  let output = '';
-  child.stdout!.on('data', (chunk) => (output += chunk));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  await new Promise<void>((resolve, reject) => {
-    child.stdout!.on('data', () => output.includes('ready\n') && resolve());
-    child.once('exit', (code) => reject(new Error(`client exited with ${code} before it was ready`)));
-  });
-  return {
-    pid: child.pid!,
-    comm: readFileSync(`/proc/${child.pid}/comm`, 'utf8').trim(),
-    go: async () => {
-      child.stdin!.end('g');
-      assert.equal(await exited, 0, `client ${host} ${port} failed`);
-      return JSON.parse(output.split('\n')[1]) as Record<string, number>;
-    },
-  };
-}
+const startClient: TcpNamespace['startClient'] = (...args) => network.startClient(...args);
 
 function create(config: Record<string, unknown>, sink = new MetricsSink(), settings = testSettings('receiver', 'tcp')) {
   const parsed = tcpReceiverFactory.configSchema.parse({ collection_interval: '200ms', ...config });
@@ -223,7 +122,7 @@ test('M refused connects, blocking, non-blocking or asked again, are M ECONNREFU
 
 /** The namespace's own count of retransmitted segments (Tcp: RetransSegs in /proc/net/snmp), which only this file's clients add to. */
 function retransmittedSegments(): number {
-  const snmp = spawnSync('ip', ['netns', 'exec', NETNS, 'cat', '/proc/net/snmp'], { encoding: 'utf8' }).stdout;
+  const snmp = spawnSync('ip', ['netns', 'exec', network.name, 'cat', '/proc/net/snmp'], { encoding: 'utf8' }).stdout;
   const [names, values] = snmp.split('\n').filter((line) => line.startsWith('Tcp:')).map((line) => line.split(/\s+/));
   return Number(values[names.indexOf('RetransSegs')]);
 }
@@ -252,7 +151,7 @@ test('a connect whose SYNs are dropped is one ETIMEDOUT failure with its SYN ret
     assert.equal(sink.total('ebpf_network_tcp_retransmits_total', { pod: podUid }), retransmitted, 'every retransmit the namespace counted');
     assert.equal(failures(sink, {}), 2);
   } finally {
-    await stopClients(); // a cgroup with processes cannot be removed
+    await network.stopClients(); // a cgroup with processes cannot be removed
     rmdirSync(join(mount, pod));
     rmdirSync(join(mount, parent));
   }
