@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { duration } from '../../collector/config/types.js';
 
 /** Labels the kernel may aggregate by; `cgroup` becomes the `pod`, `namespace` and `container` labels. */
-export const AGGREGATE_LABELS = ['cgroup', 'pid', 'comm'] as const;
+const AGGREGATE_LABELS = ['cgroup', 'pid', 'comm'] as const;
 
 function unique<T>(list: T[], ctx: z.RefinementCtx): void {
   list.forEach((item, index) => {

@@ -5,22 +5,22 @@ import { cString } from '../common/polling.js';
 import type { OpensslLayout } from './openssl-layout.js';
 import { SSL_REASON_NAMES, X509_VERIFY_NAMES } from './reason-names.js';
 
-export const COMM_LEN = 16;
-export const SERVER_NAME_LEN = 256;
+const COMM_LEN = 16;
+const SERVER_NAME_LEN = 256;
 
 /** struct series_key: cgroup_id u64, pid u32, side u32, comm, server_name. */
 export const SERIES_KEY_SIZE = 16 + COMM_LEN + SERVER_NAME_LEN;
 /** struct failure_key: a series_key, then reason u32 and padding. */
 export const FAILURE_KEY_SIZE = SERIES_KEY_SIZE + 8;
 /** struct handshake: a series_key, start_ns, duration_ns, verify_result, phase u32, padding. */
-export const HANDSHAKE_SIZE = SERIES_KEY_SIZE + 32;
+const HANDSHAKE_SIZE = SERIES_KEY_SIZE + 32;
 /** struct ssl_key: ssl u64, tgid u32, padding. */
-export const SSL_KEY_SIZE = 16;
+const SSL_KEY_SIZE = 16;
 /** struct tls_config: aggregate, then the offsets of OpensslLayout (u32 each). */
 export const SETTINGS_SIZE = 24;
 export const AGGREGATE = { cgroup: 1, pid: 2, comm: 4 } as const;
 
-export const SIDES = ['client', 'server'] as const;
+const SIDES = ['client', 'server'] as const;
 
 /** enum tls_loss, as reasons for dropped-item telemetry. */
 export const LOSS_REASONS = ['handshake_map_full', 'duration_map_full', 'failure_map_full'];

@@ -2,9 +2,10 @@
  * Where OpenSSL keeps the handshake state in its SSL struct, read from the
  * probed binary's own accessor functions, never guessed: SSL_get_state
  * (`return s->statem.hand_state`), SSL_in_init (`s->statem.in_init`),
- * SSL_is_server (`s->server`) and SSL_in_before (`hand_state == TLS_ST_BEFORE
- * && statem.state == MSG_FLOW_UNINITED`) compile to loads at fixed offsets
- * from their first argument (%rdi on x86-64). The version comes from
+ * SSL_is_server (`s->server`), SSL_get_verify_result (`s->verify_result`)
+ * and SSL_in_before (`hand_state == TLS_ST_BEFORE && statem.state ==
+ * MSG_FLOW_UNINITED`) compile to loads at fixed offsets from their first
+ * argument (%rdi on x86-64). The version comes from
  * OpenSSL_version_num (`return OPENSSL_VERSION_NUMBER`). Only OpenSSL 3.0.x
  * is accepted: its state machine is the one bpf/tls.bpf.c reads. Anything
  * else is refused with what did not match.
@@ -22,13 +23,13 @@ export interface OpensslLayout {
   verifyResult: number;
 }
 
-/** Calls that drive a handshake, followed at entry and return; reads also tell that the peer's data came. */
+/** Calls that drive a handshake, followed at entry and return; reads also tell when the peer's data came. */
 export const HANDSHAKE_CALLS = ['SSL_do_handshake', 'SSL_connect', 'SSL_accept', 'SSL_write', 'SSL_write_ex'] as const;
 export const READ_CALLS = ['SSL_read', 'SSL_read_ex'] as const;
 /** Wrappers that libssl builds as a jump to SSL_do_handshake: probing them too would only cost more traps. */
 const HANDSHAKE_WRAPPERS = ['SSL_connect', 'SSL_accept'] as const;
 /** Raise an error with its library and reason code. */
-export const ERROR_CALLS = ['ERR_set_error', 'ERR_vset_error'] as const;
+const ERROR_CALLS = ['ERR_set_error', 'ERR_vset_error'] as const;
 const LAYOUT_ACCESSORS = ['SSL_get_state', 'SSL_in_init', 'SSL_is_server', 'SSL_in_before', 'SSL_get_verify_result'] as const;
 const OTHER_SSL_CALLS = ['SSL_free', 'SSL_ctrl', 'SSL_get_servername'] as const;
 const VERSION_FUNCTION = 'OpenSSL_version_num';
@@ -36,9 +37,9 @@ const VERSION_FUNCTION = 'OpenSSL_version_num';
 const SSL_IDENTITY = ['SSL_read', 'SSL_write'] as const;
 const SSL_REQUIRED = ['SSL_free', ...LAYOUT_ACCESSORS] as const;
 
-export const INSPECTED_FUNCTIONS: readonly string[] = [...HANDSHAKE_CALLS, ...READ_CALLS, ...ERROR_CALLS, ...LAYOUT_ACCESSORS, ...OTHER_SSL_CALLS, VERSION_FUNCTION];
+const INSPECTED_FUNCTIONS: readonly string[] = [...HANDSHAKE_CALLS, ...READ_CALLS, ...ERROR_CALLS, ...LAYOUT_ACCESSORS, ...OTHER_SSL_CALLS, VERSION_FUNCTION];
 
-/** What a binary offers to probe: its libssl part (with the layout), its libcrypto part (error calls), or both (node). */
+/** What a binary offers: a libssl part (with its layout) to probe, or only a libcrypto (its version). */
 export interface OpensslBinary {
   version: string;
   layout?: OpensslLayout;
@@ -177,7 +178,7 @@ interface Instruction {
  * test, conditional jumps and sets, mov $imm32, ret. Anything else throws:
  * unknown code is refused, not guessed at.
  */
-export function decode(code: Buffer, name: string): Instruction[] {
+function decode(code: Buffer, name: string): Instruction[] {
   const instructions: Instruction[] = [];
   let at = 0;
   if (code.readUInt32BE(0) === 0xf30f1efa) at = 4; // endbr64
