@@ -47,7 +47,7 @@ export const tcpConfigSchema = z
       .superRefine(unique),
     /** What the kernel keeps series apart by, besides the destination. pid and comm multiply the series. */
     aggregate_by: z.array(z.enum(AGGREGATE_LABELS)).default(['cgroup']).superRefine(unique),
-    /** Distinct `dst_ip` values kept; later ones are folded into dst_ip="[other]" (counted as dropped). */
+    /** Distinct `dst_ip` values with their own series while the receiver runs; later ones fold into dst_ip="[other]" (counted as dropped). */
     max_destinations: z.number().int().min(1).max(100_000).default(1000),
   })
   .strict();
