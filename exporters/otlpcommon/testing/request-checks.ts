@@ -7,10 +7,11 @@ import { FIXTURE_CPU_PROFILE_TOTALS, fixtureCpuProfile } from './fixtures.js';
 import { decodeProfilesRequest, summarizeProfiles } from './otlp-sinks.js';
 import { message, messages, protocDecodeText, scalar, scalars, type TextMessage } from './protoc.js';
 import type { Signal } from '../../../collector/data/signals.js';
+import { projectPath } from '../../../collector/paths.js';
 import { EXPORT_METRICS_REQUEST, EXPORT_PROFILES_REQUEST, METRICS_SERVICE_PROTO, PROFILES_SERVICE_PROTO, PROTO_DIR } from '../schema.js';
 
-/** The official opentelemetry-proto checkout on the development machines; the project never needs it. */
-export const OFFICIAL_PROTO_DIR = '/work/shared/otlp-proto';
+/** The official opentelemetry-proto files in ../shared beside the project (development and CI); the project never needs them to run. */
+export const OFFICIAL_PROTO_DIR = projectPath('..', 'shared', 'otlp-proto');
 
 const DICTIONARY_TABLES = ['mapping_table', 'location_table', 'function_table', 'link_table', 'attribute_table', 'stack_table'];
 
