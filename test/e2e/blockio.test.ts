@@ -5,13 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
-import { projectPath } from '../../collector/paths.js';
-import { eventually, freePort, kernelBpfState, RunningCollector, sampleValue, scrape } from '../support/collector.js';
-import { promtoolCheckMetrics } from '../support/exposition.js';
+import { assertRefusedByValidate, eventually, RunningCollector, sampleValue, scrape, startScrapedCollector } from '../support/collector.js';
+import { assertPromtoolClean } from '../support/exposition.js';
 
 function run(command: string, args: string[]): { stdout: string; pid: number } {
   const result = spawnSync(command, args, { encoding: 'utf8' });
@@ -28,25 +27,9 @@ test('O_DIRECT writes to a loop device are scraped as exactly that many block wr
   try {
     run('truncate', ['-s', '16M', join(dir, 'image')]);
     loop = run('losetup', ['-f', '--show', join(dir, 'image')]).stdout;
-    const metricsPort = await freePort();
-    const before = kernelBpfState();
-    collector = await RunningCollector.start(`
-receivers:
-  blockio:
-    collection_interval: 300ms
-    aggregate_by: [cgroup, pid]
-exporters:
-  prometheus:
-    endpoint: 127.0.0.1:${metricsPort}
-service:
-  http:
-    endpoint: 127.0.0.1:HTTP_PORT
-  pipelines:
-    metrics:
-      receivers: [blockio]
-      exporters: [prometheus]
-`);
-    const ours = kernelBpfState().progs.filter((p) => !before.progs.some((b) => b.id === p.id));
+    let metricsPort: number;
+    ({ collector, metricsPort } = await startScrapedCollector({ blockio: { collection_interval: '300ms', aggregate_by: ['cgroup', 'pid'] } }));
+    const ours = collector.programIds();
     assert.ok(ours.length >= 5, `expected the five blockio programs to be loaded, found ${JSON.stringify(ours)}`);
 
     const writer = run('dd', ['if=/dev/zero', `of=${loop}`, 'bs=4k', `count=${writes}`, 'oflag=direct', 'status=none']).pid;
@@ -59,9 +42,7 @@ service:
     assert.equal(sampleValue(exposition, 'ebpf_block_io_bytes_total', labels), writes * 4096);
     assert.equal(sampleValue(exposition, 'ebpf_block_io_duration_seconds_count', labels), writes);
     assert.match(exposition, /# TYPE ebpf_block_io_duration_seconds histogram/);
-    const check = promtoolCheckMetrics(exposition);
-    assert.equal(check.status, 0, check.output);
-    assert.equal(check.output, '', 'promtool has remarks');
+    assertPromtoolClean(exposition);
 
     const status = await collector.status();
     assert.deepEqual(
@@ -71,12 +52,7 @@ service:
         ['receiver', 'blockio', 'ok'],
       ],
     );
-    assert.equal(await collector.stop(), 0, collector.stderr);
-    const ourIds = new Set(ours.map((p) => p.id));
-    await eventually('the kernel to release our programs', 3000, async () => {
-      const state = kernelBpfState();
-      return state.progs.some((p) => ourIds.has(p.id)) || state.links.some((l) => ourIds.has(l.prog_id)) ? undefined : true;
-    });
+    await collector.stopAndExpectReleased();
   } finally {
     await collector?.stop();
     if (loop) spawnSync('losetup', ['-d', loop]);
@@ -86,12 +62,8 @@ service:
 });
 
 test('validate names the path of each bad blockio setting', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'blockio-e2e-'));
-  try {
-    const config = join(dir, 'pipeline.yaml');
-    writeFileSync(
-      config,
-      `
+  assertRefusedByValidate(
+    `
 receivers:
   blockio:
     aggregate_by: [cgroup, tid]
@@ -105,13 +77,10 @@ service:
       receivers: [blockio]
       exporters: [prometheus]
 `,
-    );
-    const result = spawnSync(projectPath('bin/ebpf-collector'), ['validate', '--config', config], { encoding: 'utf8' });
-    assert.equal(result.status, 2, result.stderr);
-    assert.match(result.stderr, /receivers::blockio::aggregate_by::1: must be one of cgroup, pid, comm, got string "tid"/);
-    assert.match(result.stderr, /receivers::blockio::devices::0: expected a disk name as in \/sys\/block, e\.g\. "vda"/);
-    assert.match(result.stderr, /receivers::blockio::interval: unknown key/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+    [
+      /receivers::blockio::aggregate_by::1: must be one of cgroup, pid, comm, got string "tid"/,
+      /receivers::blockio::devices::0: expected a disk name as in \/sys\/block, e\.g\. "vda"/,
+      /receivers::blockio::interval: unknown key/,
+    ],
+  );
 });

@@ -6,14 +6,9 @@
  * stop leaves no program of ours. Bad config is refused with its path.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { projectPath } from '../../collector/paths.js';
-import { eventually, freePort, kernelBpfState, RunningCollector, sampleValue, scrape } from '../support/collector.js';
-import { promtoolCheckMetrics } from '../support/exposition.js';
+import { assertRefusedByValidate, eventually, sampleValue, scrape, startScrapedCollector } from '../support/collector.js';
+import { assertPromtoolClean } from '../support/exposition.js';
 import { dig, DnsNamespace, getent, sendMalformed, SERVER_V4, SILENT_SERVER } from '../../receivers/dns/testdata/dns-network.js';
 
 const RUN = `e${process.pid}`;
@@ -28,26 +23,9 @@ before(async () => {
 after(() => network?.destroy());
 
 test('queries by dig and getaddrinfo are scraped by domain and reason, exactly, and promtool finds the exposition clean', async () => {
-  const metricsPort = await freePort();
-  const before = kernelBpfState();
-  const collector = await RunningCollector.start(`
-receivers:
-  dns:
-    collection_interval: 300ms
-    timeout: 1s
-exporters:
-  prometheus:
-    endpoint: 127.0.0.1:${metricsPort}
-service:
-  http:
-    endpoint: 127.0.0.1:HTTP_PORT
-  pipelines:
-    metrics:
-      receivers: [dns]
-      exporters: [prometheus]
-`);
+  const { collector, metricsPort } = await startScrapedCollector({ dns: { collection_interval: '300ms', timeout: '1s' } });
   try {
-    const ours = kernelBpfState().progs.filter((p) => !before.progs.some((b) => b.id === p.id));
+    const ours = collector.programIds();
     assert.ok(ours.length >= 4, `expected the four dns programs to be loaded, found ${JSON.stringify(ours)}`);
 
     const ok = `dig-${RUN}.ok.test`;
@@ -80,9 +58,7 @@ service:
     assert.equal(sampleValue(exposition, 'ebpf_collector_dropped_items_total', { component: 'dns', reason: 'malformed_packet' }), malformed);
     assert.match(exposition, /# TYPE ebpf_dns_query_duration_seconds histogram/);
     assert.match(exposition, new RegExp(`ebpf_dns_query_duration_seconds_count\\{domain="${ok.replaceAll('.', '\\.')}",pod="",namespace="",container=""`));
-    const check = promtoolCheckMetrics(exposition);
-    assert.equal(check.status, 0, check.output);
-    assert.equal(check.output, '', 'promtool has remarks');
+    assertPromtoolClean(exposition);
 
     const status = await collector.status();
     assert.deepEqual(
@@ -92,22 +68,14 @@ service:
         ['receiver', 'dns', 'ok'],
       ],
     );
-    assert.equal(await collector.stop(), 0, collector.stderr);
-    const ourIds = new Set(ours.map((p) => p.id));
-    await eventually('the kernel to release our programs', 3000, async () => {
-      const state = kernelBpfState();
-      return state.progs.some((p) => ourIds.has(p.id)) || state.links.some((l) => ourIds.has(l.prog_id)) ? undefined : true;
-    });
+    await collector.stopAndExpectReleased();
   } finally {
     await collector.stop();
   }
 });
 
 test('bad dns config is refused by `validate` with exit status 2, naming each path', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'dns-e2e-'));
-  const config = join(dir, 'pipeline.yaml');
-  writeFileSync(
-    config,
+  assertRefusedByValidate(
     `
 receivers:
   dns:
@@ -122,10 +90,10 @@ service:
       receivers: [dns]
       exporters: [prometheus]
 `,
+    [
+      /receivers::dns::port: must be at least 1, got number 0/,
+      /receivers::dns::timeout: expected a duration such as "10s" or "500ms", got string "soon"/,
+      /receivers::dns::aggregate_by::0: must be one of cgroup, pid, comm, got string "tid"/,
+    ],
   );
-  const result = spawnSync(projectPath('bin/ebpf-collector'), ['validate', '--config', config], { encoding: 'utf8' });
-  assert.equal(result.status, 2, result.stderr);
-  assert.match(result.stderr, /receivers::dns::port: must be at least 1, got number 0/);
-  assert.match(result.stderr, /receivers::dns::timeout: expected a duration such as "10s" or "500ms", got string "soon"/);
-  assert.match(result.stderr, /receivers::dns::aggregate_by::0: must be one of cgroup, pid, comm, got string "tid"/);
 });

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { projectPath } from '../../collector/paths.js';
-import { eventually, freePort, RunningCollector } from '../support/collector.js';
+import { eventually, freePort, RunningCollector, startScrapedCollector } from '../support/collector.js';
 import { RunningPrometheus, type QuerySample } from '../support/prometheus.js';
 
 const RULES_DIR = projectPath('deploy/prometheus/rules');
@@ -62,7 +62,6 @@ function start(command: string, args: string[]): ChildProcess {
 before(async () => {
   const dnsPort = await freePort();
   const tlsPort = await freePort();
-  const metricsPort = await freePort();
   start('/usr/sbin/dnsmasq', [
     '--keep-in-foreground', '--no-resolv', '--no-hosts', '--no-poll', '--conf-file=/dev/null', '--user=root', '--pid-file',
     '--listen-address=127.0.0.1', '--bind-interfaces', `--port=${dnsPort}`, `--address=/${DOMAIN}/10.11.12.13`,
@@ -75,26 +74,12 @@ before(async () => {
   ], { stdio: ['ignore', 'ignore', 'pipe'] });
   start('openssl', ['s_server', '-quiet', '-www', '-accept', `127.0.0.1:${tlsPort}`, '-cert', join(dir, 'server.pem'), '-key', join(dir, 'server.key')]);
 
-  collector = await RunningCollector.start(`
-receivers:
-  tcp:
-    collection_interval: 1s
-  dns:
-    collection_interval: 1s
-    port: ${dnsPort}
-  tls:
-    collection_interval: 1s
-exporters:
-  prometheus:
-    endpoint: 127.0.0.1:${metricsPort}
-service:
-  http:
-    endpoint: 127.0.0.1:HTTP_PORT
-  pipelines:
-    metrics:
-      receivers: [tcp, dns, tls]
-      exporters: [prometheus]
-`);
+  let metricsPort: number;
+  ({ collector, metricsPort } = await startScrapedCollector({
+    tcp: { collection_interval: '1s' },
+    dns: { collection_interval: '1s', port: dnsPort },
+    tls: { collection_interval: '1s' },
+  }));
   start('/usr/bin/python3', ['-c', CONNECT_AND_QUERY, String(dnsPort), DOMAIN]);
   // curl through libssl, started after the collector: the tls receiver must probe it anyway.
   start('/bin/sh', ['-c', `while :; do curl -s -o /dev/null --cacert ${join(dir, 'server.pem')} --resolve ${SERVER_NAME}:${tlsPort}:127.0.0.1 https://${SERVER_NAME}:${tlsPort}/; sleep 0.2; done`]);

@@ -7,32 +7,16 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { test } from 'node:test';
 import { projectPath } from '../../collector/paths.js';
-import { eventually, freePort, kernelBpfState, RunningCollector, sampleValue, scrape } from '../support/collector.js';
+import { eventually, sampleValue, scrape, startScrapedCollector } from '../support/collector.js';
 
 function runTrue(times: number): void {
   for (let i = 0; i < times; i++) assert.equal(spawnSync('/bin/true').status, 0);
 }
 
 test('execs of /bin/true are counted by comm, and stopping leaves nothing in the kernel', async () => {
-  const metricsPort = await freePort();
-  const before = kernelBpfState();
-  const collector = await RunningCollector.start(`
-receivers:
-  process:
-    collection_interval: 300ms
-exporters:
-  prometheus:
-    endpoint: 127.0.0.1:${metricsPort}
-service:
-  http:
-    endpoint: 127.0.0.1:HTTP_PORT
-  pipelines:
-    metrics:
-      receivers: [process]
-      exporters: [prometheus]
-`);
+  const { collector, metricsPort } = await startScrapedCollector({ process: { collection_interval: '300ms' } });
   try {
-    const ours = kernelBpfState().progs.filter((p) => !before.progs.some((b) => b.id === p.id));
+    const ours = collector.programIds();
     assert.ok(ours.length >= 2, `expected our exec and exit programs to be loaded, found ${JSON.stringify(ours)}`);
 
     // Let a read pass so that the baseline holds every earlier exec.
@@ -58,45 +42,21 @@ service:
       ],
     );
 
-    assert.equal(await collector.stop(), 0, collector.stderr);
-    // The kernel frees a program once its last fd and link are gone, a moment after the process exits.
-    const ourIds = new Set(ours.map((p) => p.id));
-    const left = await eventually('the kernel to release our programs', 3000, async () => {
-      const state = kernelBpfState();
-      const progs = state.progs.filter((p) => ourIds.has(p.id));
-      const links = state.links.filter((l) => ourIds.has(l.prog_id));
-      return progs.length + links.length === 0 ? { progs, links } : undefined;
-    });
-    assert.deepEqual(left, { progs: [], links: [] });
+    await collector.stopAndExpectReleased();
   } finally {
     await collector.stop();
   }
 });
 
 test('a receiver whose kprobe cannot attach is reported, and the others keep producing', async () => {
-  const metricsPort = await freePort();
-  const collector = await RunningCollector.start(`
-receivers:
-  ebpf/nanosleep:
-    object: ${projectPath('build/test-bpf/kprobe_counter.bpf.o')}
-    collection_interval: 300ms
-    counters:
-      - name: test_nanosleep_total
-        map: counts
-        labels: [{ name: comm, size: 16, decoder: string }]
-  process:
-    collection_interval: 300ms
-exporters:
-  prometheus:
-    endpoint: 127.0.0.1:${metricsPort}
-service:
-  http:
-    endpoint: 127.0.0.1:HTTP_PORT
-  pipelines:
-    metrics:
-      receivers: [ebpf/nanosleep, process]
-      exporters: [prometheus]
-`);
+  const { collector, metricsPort } = await startScrapedCollector({
+    'ebpf/nanosleep': {
+      object: projectPath('build/test-bpf/kprobe_counter.bpf.o'),
+      collection_interval: '300ms',
+      counters: [{ name: 'test_nanosleep_total', map: 'counts', labels: [{ name: 'comm', size: 16, decoder: 'string' }] }],
+    },
+    process: { collection_interval: '300ms' },
+  });
   try {
     const failed = (await collector.status()).components.find((c) => c.id === 'ebpf/nanosleep');
     assert.equal(failed?.status, 'permanent_error');

@@ -6,15 +6,10 @@
  * leaves no program of ours. Bad config is refused with its path.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, afterEach, before, test } from 'node:test';
-import { projectPath } from '../../collector/paths.js';
 import { CLOSED_PORT, TcpNamespace, UNROUTED_V4 } from '../../receivers/tcp/testdata/tcp-network.js';
-import { eventually, freePort, kernelBpfState, RunningCollector, sampleValue, scrape } from '../support/collector.js';
-import { promtoolCheckMetrics } from '../support/exposition.js';
+import { assertRefusedByValidate, eventually, sampleValue, scrape, startScrapedCollector } from '../support/collector.js';
+import { assertPromtoolClean } from '../support/exposition.js';
 
 let network: TcpNamespace;
 before(() => {
@@ -33,26 +28,11 @@ test('connects, refusals and connects without a route are scraped by dst_ip and 
     await network.startClient('::1', CLOSED_PORT, refused),
     await network.startClient(UNROUTED_V4[0], 80, unrouted),
   ];
-  const metricsPort = await freePort();
-  const before = kernelBpfState();
-  const collector = await RunningCollector.start(`
-receivers:
-  tcp:
-    collection_interval: 300ms
-    pids: [${clients.map((client) => client.pid).join(', ')}]
-exporters:
-  prometheus:
-    endpoint: 127.0.0.1:${metricsPort}
-service:
-  http:
-    endpoint: 127.0.0.1:HTTP_PORT
-  pipelines:
-    metrics:
-      receivers: [tcp]
-      exporters: [prometheus]
-`);
+  const { collector, metricsPort } = await startScrapedCollector({
+    tcp: { collection_interval: '300ms', pids: clients.map((client) => client.pid) },
+  });
   try {
-    const ours = kernelBpfState().progs.filter((p) => !before.progs.some((b) => b.id === p.id));
+    const ours = collector.programIds();
     assert.ok(ours.length >= 4, `expected the four tcp programs to be loaded, found ${JSON.stringify(ours)}`);
     assert.deepEqual(await Promise.all(clients.map((client) => client.go())), [{ ok: connects }, { ECONNREFUSED: refused }, { ENETUNREACH: unrouted }]);
 
@@ -76,9 +56,7 @@ service:
     assert.equal(allFailures, refused + unrouted, 'no other failure');
     assert.match(exposition, /# TYPE ebpf_network_connect_duration_seconds histogram/);
     assert.match(exposition, /ebpf_network_connect_duration_seconds_count\{dst_ip="127\.0\.0\.1",pod="",namespace="",container=""/);
-    const check = promtoolCheckMetrics(exposition);
-    assert.equal(check.status, 0, check.output);
-    assert.equal(check.output, '', 'promtool has remarks');
+    assertPromtoolClean(exposition);
     const status = await collector.status();
     assert.deepEqual(
       status.components.map((c) => [c.kind, c.id, c.status]),
@@ -88,22 +66,14 @@ service:
       ],
     );
 
-    assert.equal(await collector.stop(), 0, collector.stderr);
-    const ourIds = new Set(ours.map((p) => p.id));
-    await eventually('the kernel to release our programs', 3000, async () => {
-      const state = kernelBpfState();
-      return state.progs.some((p) => ourIds.has(p.id)) || state.links.some((l) => ourIds.has(l.prog_id)) ? undefined : true;
-    });
+    await collector.stopAndExpectReleased();
   } finally {
     await collector.stop();
   }
 });
 
 test('bad tcp config is refused by `validate` with exit status 2, naming each path', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'tcp-e2e-'));
-  const config = join(dir, 'pipeline.yaml');
-  writeFileSync(
-    config,
+  assertRefusedByValidate(
     `
 receivers:
   tcp:
@@ -118,10 +88,10 @@ service:
       receivers: [tcp]
       exporters: [prometheus]
 `,
+    [
+      /receivers::tcp::max_destinations: /,
+      /receivers::tcp::aggregate_by::0: must be one of cgroup, pid, comm, got string "tid"/,
+      /receivers::tcp::collection_interval: expected a duration such as "10s" or "500ms", got string "often"/,
+    ],
   );
-  const result = spawnSync(projectPath('bin/ebpf-collector'), ['validate', '--config', config], { encoding: 'utf8' });
-  assert.equal(result.status, 2, result.stderr);
-  assert.match(result.stderr, /receivers::tcp::max_destinations: /);
-  assert.match(result.stderr, /receivers::tcp::aggregate_by::0: must be one of cgroup, pid, comm, got string "tid"/);
-  assert.match(result.stderr, /receivers::tcp::collection_interval: expected a duration such as "10s" or "500ms", got string "often"/);
 });

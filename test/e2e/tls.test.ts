@@ -7,16 +7,14 @@
  * clean stop leaves no program of ours.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { projectPath } from '../../collector/paths.js';
 import { buildFakeOpenssl, TlsFixture } from '../../receivers/tls/testdata/tls-workloads.js';
-import { eventually, freePort, kernelBpfState, RunningCollector, sampleValue, scrape } from '../support/collector.js';
-import { promtoolCheckMetrics } from '../support/exposition.js';
+import { assertRefusedByValidate, eventually, sampleValue, scrape, startScrapedCollector } from '../support/collector.js';
+import { assertPromtoolClean } from '../support/exposition.js';
 
 const COUNT = 'ebpf_tls_handshake_duration_seconds_count';
 const FAILURES = 'ebpf_tls_handshake_failures_total';
@@ -36,24 +34,7 @@ test('curl and node https handshakes are scraped by SNI name, side and reason, e
   const [a, b] = fixture.names;
   const fake = buildFakeOpenssl(directory, '0x30100000');
   const server = await fixture.opensslServer();
-  const metricsPort = await freePort();
-  const before = kernelBpfState();
-  const collector = await RunningCollector.start(`
-receivers:
-  tls:
-    collection_interval: 300ms
-    binaries: [${fake}]
-exporters:
-  prometheus:
-    endpoint: 127.0.0.1:${metricsPort}
-service:
-  http:
-    endpoint: 127.0.0.1:HTTP_PORT
-  pipelines:
-    metrics:
-      receivers: [tls]
-      exporters: [prometheus]
-`);
+  const { collector, metricsPort } = await startScrapedCollector({ tls: { collection_interval: '300ms', binaries: [fake] } });
   try {
     const status = await eventually('the refused binary in /status', 10_000, async () => {
       const tls = (await collector.status()).components.find((c) => c.id === 'tls');
@@ -78,20 +59,15 @@ service:
     assert.equal(sampleValue(exposition, FAILURES, client(b)), 0);
     assert.match(exposition, new RegExp(`${COUNT}\\{server_name="${a.replaceAll('.', '\\.')}",side="client",pod="",namespace="",container=""\\} 8`));
     assert.equal(sampleValue(exposition, 'ebpf_collector_dropped_items_total', { component: 'tls', reason: 'unknown_tls_layout' }), 1);
-    const check = promtoolCheckMetrics(exposition);
-    assert.equal(check.status, 0, check.output);
-    assert.equal(check.output, '', 'promtool has remarks');
+    assertPromtoolClean(exposition);
+    await collector.stopAndExpectReleased();
   } finally {
-    assert.equal(await collector.stop(), 0, collector.stderr);
+    await collector.stop();
   }
-  const leftover = kernelBpfState().progs.filter((p) => !before.progs.some((b) => b.id === p.id) && p.name?.match(/^(handshake_call|write_call|read_call|ssl_free|ssl_ctrl|servername|verify_result|error_raised)/));
-  assert.deepEqual(leftover, [], 'programs of ours left in the kernel');
 });
 
 test('bad tls config is refused by `validate` with exit status 2, naming each path', () => {
-  const config = join(directory, 'pipeline.yaml');
-  writeFileSync(
-    config,
+  assertRefusedByValidate(
     `
 receivers:
   tls:
@@ -106,10 +82,10 @@ service:
       receivers: [tls]
       exporters: [prometheus]
 `,
+    [
+      /receivers::tls::binaries::0: expected an absolute path/,
+      /receivers::tls::max_server_names: /,
+      /receivers::tls::aggregate_by::0: must be one of cgroup, pid, comm, got string "tid"/,
+    ],
   );
-  const result = spawnSync(projectPath('bin/ebpf-collector'), ['validate', '--config', config], { encoding: 'utf8' });
-  assert.equal(result.status, 2, result.stderr);
-  assert.match(result.stderr, /receivers::tls::binaries::0: expected an absolute path/);
-  assert.match(result.stderr, /receivers::tls::max_server_names: /);
-  assert.match(result.stderr, /receivers::tls::aggregate_by::0: must be one of cgroup, pid, comm, got string "tid"/);
 });

@@ -1,10 +1,12 @@
 /** Runs the real collector CLI as a child process against a pipeline written for the test. */
+import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { stringify } from 'yaml';
 import { projectPath } from '../../collector/paths.js';
 
 export async function freePort(): Promise<number> {
@@ -72,6 +74,70 @@ export class RunningCollector {
   async stop(): Promise<number | null> {
     if (this.child.exitCode === null) this.child.kill('SIGTERM');
     return this.exited;
+  }
+
+  /**
+   * Ids of the BPF programs the collector holds, from its fds (programs, and
+   * links naming theirs): exact even while other collectors load programs.
+   */
+  programIds(): number[] {
+    const dir = `/proc/${this.child.pid}/fdinfo`;
+    const ids = new Set<number>();
+    for (const fd of readdirSync(dir)) {
+      let info: string;
+      try {
+        info = readFileSync(join(dir, fd), 'utf8');
+      } catch {
+        continue; // closed meanwhile
+      }
+      const match = /^prog_id:\s+(\d+)$/m.exec(info);
+      if (match) ids.add(Number(match[1]));
+    }
+    return [...ids];
+  }
+
+  /** Stops the collector, which must exit with 0, and waits until the kernel holds none of its programs or their links. */
+  async stopAndExpectReleased(): Promise<void> {
+    const ours = new Set(this.programIds());
+    assert.ok(ours.size > 0, 'the collector holds no BPF program');
+    assert.equal(await this.stop(), 0, this.stderr);
+    // The kernel frees a program once its last fd and link are gone, a moment after the process exits.
+    await eventually('the kernel to release our programs', 3000, async () => {
+      const state = kernelBpfState();
+      return state.progs.some((p) => ours.has(p.id)) || state.links.some((l) => ours.has(l.prog_id)) ? undefined : true;
+    });
+  }
+}
+
+/** The CLI's config for `receivers` (id: config) in one metrics pipeline to a Prometheus exporter on `metricsPort`. */
+export function prometheusPipeline(receivers: Record<string, unknown>, metricsPort: number): string {
+  return stringify({
+    receivers,
+    exporters: { prometheus: { endpoint: `127.0.0.1:${metricsPort}` } },
+    service: {
+      http: { endpoint: '127.0.0.1:HTTP_PORT' },
+      pipelines: { metrics: { receivers: Object.keys(receivers), exporters: ['prometheus'] } },
+    },
+  });
+}
+
+/** Starts the CLI with `receivers` scraped by a Prometheus exporter on a free port. */
+export async function startScrapedCollector(receivers: Record<string, unknown>): Promise<{ collector: RunningCollector; metricsPort: number }> {
+  const metricsPort = await freePort();
+  return { collector: await RunningCollector.start(prometheusPipeline(receivers, metricsPort)), metricsPort };
+}
+
+/** Runs `ebpf-collector validate` on `yaml`: it must refuse it with exit status 2 and print every one of `problems`. */
+export function assertRefusedByValidate(yaml: string, problems: RegExp[]): void {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-collector-validate-'));
+  try {
+    const config = join(dir, 'pipeline.yaml');
+    writeFileSync(config, yaml);
+    const result = spawnSync(projectPath('bin/ebpf-collector'), ['validate', '--config', config], { encoding: 'utf8' });
+    assert.equal(result.status, 2, result.stderr);
+    for (const problem of problems) assert.match(result.stderr, problem);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 

@@ -3,6 +3,7 @@
  * scrape, settings whose self-telemetry shows on that exporter's endpoint,
  * promtool to judge an exposition, and config errors as a user reads them.
  */
+import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import type { ComponentKind, Consumer, Factory, Host } from '../../collector/component.js';
 import { formatProblem, joinPath, problemsFromZod } from '../../collector/config/errors.js';
@@ -49,6 +50,13 @@ export function promtoolCheckMetrics(exposition: string): { status: number | nul
   const result = spawnSync('promtool', ['check', 'metrics'], { input: exposition, encoding: 'utf8' });
   if (result.error) throw result.error;
   return { status: result.status, output: `${result.stdout}${result.stderr}`.trim() };
+}
+
+/** promtool finds nothing wrong with `exposition`, not even a remark. */
+export function assertPromtoolClean(exposition: string): void {
+  const check = promtoolCheckMetrics(exposition);
+  assert.equal(check.status, 0, check.output);
+  assert.equal(check.output, '', 'promtool has remarks');
 }
 
 /** The problems a user would see for `input` as the config of `processors::<id>`, each "path: message". */
