@@ -2,7 +2,7 @@
  * The fileio part of syscalls.bpf.c: file syscalls timed by filesystem type
  * and operation. Its entry and exit run either from the raw sys_enter/sys_exit
  * pair it shares with the syscalls part, or (fileio alone) from per-syscall
- * tracepoints on the file syscalls only; see fileio_syscall_enter.
+ * tracepoints on the file syscalls only (syscalls.bpf.c: fileio_fd_enter and the rest).
  *
  * The filesystem is the superblock type of the file behind the fd
  * (task->files->fdt->fd[fd]->f_inode->i_sb->s_type), read at entry so that a

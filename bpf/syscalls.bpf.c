@@ -379,14 +379,17 @@ struct syscall_exit_record {
 	long ret;
 };
 
-SEC("tracepoint")
-int fileio_syscall_enter(struct syscall_enter_record *record)
+/*
+ * The kernel refuses a program that reads past the record of a tracepoint it
+ * is attached to, and a record holds only its syscall's arguments: one entry
+ * program per kind of file syscall, each reading only what all of its kind have.
+ */
+static __always_inline int fileio_tracepoint_enter(__u32 nr, long fd, unsigned long path, unsigned long flags)
 {
 	const struct file_syscall *call;
 	struct fileio_config *fileio;
 	struct syscall_start *slot;
-	unsigned long flags;
-	__u32 zero = 0, nr = record->nr;
+	__u32 zero = 0;
 
 	fileio = bpf_map_lookup_elem(&fileio_settings, &zero);
 	if (!fileio || fileio->route != FILEIO_ROUTE_TRACEPOINTS)
@@ -395,12 +398,7 @@ int fileio_syscall_enter(struct syscall_enter_record *record)
 	call = bpf_map_lookup_elem(&file_syscalls, &nr);
 	if (!slot || !call)
 		return 0;
-	/* Both loads at fixed offsets: the verifier takes no computed offset into the context. */
-	flags = record->args[3];
-	barrier_var(flags);
-	if (call->flags_arg == 2)
-		flags = record->args[2];
-	if (!fileio->enabled || !call->operation || !fileio_enter(fileio, slot, call, record->args[0], record->args[1], flags)) {
+	if (!fileio->enabled || !call->operation || !fileio_enter(fileio, slot, call, fd, path, flags)) {
 		slot->ns = 0;
 		return 0;
 	}
@@ -409,6 +407,36 @@ int fileio_syscall_enter(struct syscall_enter_record *record)
 	slot->parts = PART_FILEIO;
 	slot->ns = bpf_ktime_get_ns();
 	return 0;
+}
+
+/* Calls on the fd in their first argument (read, write, fsync, close, fstat...): every one has at least that argument. */
+SEC("tracepoint")
+int fileio_fd_enter(struct syscall_enter_record *record)
+{
+	return fileio_tracepoint_enter(record->nr, record->args[0], 0, 0);
+}
+
+/* Opens: their file is the fd they return. */
+SEC("tracepoint")
+int fileio_open_enter(struct syscall_enter_record *record)
+{
+	return fileio_tracepoint_enter(record->nr, -1, 0, 0);
+}
+
+/* newfstatat (flags in the fourth argument) and statx (in the third). */
+SEC("tracepoint")
+int fileio_stat_at_enter(struct syscall_enter_record *record)
+{
+	/* Both loads at fixed offsets: the verifier takes no computed offset into the context. */
+	unsigned long flags = record->args[3];
+	const struct file_syscall *call;
+	__u32 nr = record->nr;
+
+	barrier_var(flags);
+	call = bpf_map_lookup_elem(&file_syscalls, &nr);
+	if (call && call->flags_arg == 2)
+		flags = record->args[2];
+	return fileio_tracepoint_enter(nr, record->args[0], record->args[1], flags);
 }
 
 SEC("tracepoint")

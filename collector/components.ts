@@ -7,6 +7,7 @@ import { syscallsReceiverFactory } from '../receivers/syscalls/factory.js';
 import { tlsReceiverFactory } from '../receivers/tls/factory.js';
 import { dnsReceiverFactory } from '../receivers/dns/factory.js';
 import { blockioReceiverFactory } from '../receivers/blockio/factory.js';
+import { fileioReceiverFactory } from '../receivers/fileio/factory.js';
 import { tcpReceiverFactory } from '../receivers/tcp/factory.js';
 import { otlpGrpcExporterFactory } from '../exporters/otlp/factory.js';
 import { otlpHttpExporterFactory } from '../exporters/otlphttp/factory.js';
@@ -24,6 +25,7 @@ export const FACTORIES: Factory[] = [
   tlsReceiverFactory,
   dnsReceiverFactory,
   blockioReceiverFactory,
+  fileioReceiverFactory,
   tcpReceiverFactory,
   ebpfReceiverFactory,
   symbolizerProcessorFactory,

@@ -52,11 +52,11 @@ export class SyscallProbe {
     }
   }
 
-  /** The fileio part alone: the switch program and per-syscall tracepoints on `syscalls` (names without sys_). */
-  attachFileTracepoints(syscalls: string[]): void {
+  /** The fileio part alone: the switch program and per-syscall tracepoints, each entry program on the syscalls (names without sys_) it serves. */
+  attachFileTracepoints(entries: { program: string; syscall: string }[]): void {
     this.attach('syscall_switch', { kind: 'auto' });
-    for (const name of syscalls) this.attach('fileio_syscall_exit', { kind: 'tracepoint', category: 'syscalls', name: `sys_exit_${name}` });
-    for (const name of syscalls) this.attach('fileio_syscall_enter', { kind: 'tracepoint', category: 'syscalls', name: `sys_enter_${name}` });
+    for (const { syscall } of entries) this.attach('fileio_syscall_exit', { kind: 'tracepoint', category: 'syscalls', name: `sys_exit_${syscall}` });
+    for (const { program, syscall } of entries) this.attach(program, { kind: 'tracepoint', category: 'syscalls', name: `sys_enter_${syscall}` });
   }
 
   get rawPairAttached(): boolean {
