@@ -1,6 +1,7 @@
 /** Map layouts from bpf/blockio.h, checked against the loaded object at start. */
 import type { BpfObject } from '../../native/index.js';
 import { HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
+import { cString } from '../common/polling.js';
 
 export const COMM_LEN = 16;
 export const DISK_NAME_LEN = 32;
@@ -19,9 +20,8 @@ export const SERIES_VALUE_SIZE = BYTES_OFFSET + 8;
 /** struct request_start: request, insert_ns, issue_ns, then a submitter. */
 export const REQUEST_START_SIZE = 24 + SUBMITTER_SIZE;
 
-/** struct blockio_config: aggregate u32, padding. */
+/** struct blockio_config: aggregate u32 (receivers/common/task-labels.ts), padding. */
 export const SETTINGS_SIZE = 8;
-export const AGGREGATE = { cgroup: 1, pid: 2, comm: 4 } as const;
 
 /** enum blockio_loss, as reasons for dropped-item telemetry. */
 export const LOSS_REASONS = ['in_flight_map_full', 'series_map_full', 'error_map_full'];
@@ -29,7 +29,7 @@ export const LOSS_REASONS = ['in_flight_map_full', 'series_map_full', 'error_map
 export interface SeriesKey {
   cgroupId: bigint;
   pid: number;
-  comm: Buffer;
+  comm: string;
   dev: number;
   operation: number;
 }
@@ -38,7 +38,7 @@ export function readSeriesKey(keys: Buffer, offset: number): SeriesKey {
   return {
     cgroupId: keys.readBigUInt64LE(offset),
     pid: keys.readUInt32LE(offset + 8),
-    comm: keys.subarray(offset + 16, offset + 16 + COMM_LEN),
+    comm: cString(keys, offset + 16, COMM_LEN),
     dev: keys.readUInt32LE(offset + SUBMITTER_SIZE),
     operation: keys.readUInt32LE(offset + SUBMITTER_SIZE + 4),
   };

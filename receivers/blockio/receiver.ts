@@ -6,19 +6,18 @@
  * deltas.
  */
 import type { Consumer, CreateSettings } from '../../collector/component.js';
-import type { Attributes, NumberPoint } from '../../collector/data/metrics.js';
-import { attributesKey } from '../../collector/data/metrics.js';
+import type { Attributes } from '../../collector/data/metrics.js';
 import { bpfObjectPath } from '../../collector/paths.js';
 import { BpfObject, numPossibleCpus } from '../../native/index.js';
-import { HISTOGRAM_SLOTS, HistogramSeries } from '../common/latency-histogram.js';
+import { CounterSeries } from '../common/counter-series.js';
+import { histogramCount, HistogramSeries } from '../common/latency-histogram.js';
+import { reportLosses } from '../common/losses.js';
 import { cString, PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
-import { WorkloadLabels } from '../common/workload-labels.js';
+import { aggregateBits, TaskLabels } from '../common/task-labels.js';
 import type { BlockioConfig } from './config.js';
 import {
-  AGGREGATE,
   BYTES_OFFSET,
   checkLayout,
-  COMM_LEN,
   DISK_NAME_LEN,
   DURATION_OFFSET,
   ERROR_KEY_SIZE,
@@ -37,7 +36,7 @@ import { operationName, statusName } from './names.js';
 const MINOR_BITS = 20;
 
 export class BlockioReceiver extends PollingBpfReceiver {
-  private readonly workloads = new WorkloadLabels();
+  private readonly tasks: TaskLabels;
   /** Disk names by dev_t, as the kernel last reported them. */
   private readonly deviceNames = new Map<number, string>();
   private readonly devices: Set<string>;
@@ -45,12 +44,13 @@ export class BlockioReceiver extends PollingBpfReceiver {
   constructor(settings: CreateSettings, private readonly config: BlockioConfig, private readonly next: Consumer<'metrics'>) {
     super(settings, bpfObjectPath('blockio'), config.collection_interval);
     this.devices = new Set(config.devices);
+    this.tasks = new TaskLabels(config.aggregate_by);
   }
 
   protected override attach(object: BpfObject): void {
     checkLayout(object);
     const settings = Buffer.alloc(SETTINGS_SIZE);
-    settings.writeUInt32LE(this.config.aggregate_by.reduce((bits, label) => bits | AGGREGATE[label], 0), 0);
+    settings.writeUInt32LE(aggregateBits(this.config.aggregate_by), 0);
     object.update('receiver_settings', Buffer.alloc(4), settings);
     // Completion first, then the events that make in-flight entries, so that none is stranded.
     object.attach('block_rq_complete', { kind: 'auto' });
@@ -70,17 +70,17 @@ export class BlockioReceiver extends PollingBpfReceiver {
     telemetry.mapFill('series', series.count, object.mapInfo('series').maxEntries);
     telemetry.mapFill('errors', errors.count, object.mapInfo('errors').maxEntries);
     telemetry.mapFill('in_flight', this.slotsTaken(object), object.mapInfo('in_flight').maxEntries);
-    this.countLosses(object, cpus);
+    reportLosses(object, telemetry, LOSS_REASONS);
 
     const cgroupIds: bigint[] = [];
     for (let i = 0; i < series.count; i++) cgroupIds.push(series.keys.readBigUInt64LE(i * SERIES_KEY_SIZE));
     for (let i = 0; i < errors.count; i++) cgroupIds.push(errors.keys.readBigUInt64LE(i * ERROR_KEY_SIZE));
-    this.workloads.resolve(cgroupIds);
+    this.tasks.resolve(cgroupIds);
 
     const stride = Math.ceil(SERIES_VALUE_SIZE / 8) * 8;
     const durations = new HistogramSeries();
     const queueDurations = new HistogramSeries();
-    const bytes = new Sums();
+    const bytes = new CounterSeries();
     for (let i = 0; i < series.count; i++) {
       const attributes = this.labels(readSeriesKey(series.keys, i * SERIES_KEY_SIZE));
       if (!attributes) continue;
@@ -98,7 +98,7 @@ export class BlockioReceiver extends PollingBpfReceiver {
       if (queued > 0)
         for (let cpu = 0; cpu < cpus; cpu++) queueDurations.add(attributes, series.values, base + cpu * stride + QUEUE_OFFSET, 1);
     }
-    const failures = new Sums();
+    const failures = new CounterSeries();
     for (let i = 0; i < errors.count; i++) {
       const attributes = this.labels(readSeriesKey(errors.keys, i * ERROR_KEY_SIZE));
       if (!attributes) continue;
@@ -163,11 +163,7 @@ export class BlockioReceiver extends PollingBpfReceiver {
   private labels(key: SeriesKey): Attributes | undefined {
     const device = this.deviceNames.get(key.dev) ?? `${key.dev >>> MINOR_BITS}:${key.dev & ((1 << MINOR_BITS) - 1)}`;
     if (this.devices.size > 0 && !this.devices.has(device)) return undefined;
-    const attributes: Attributes = { device, operation: operationName(key.operation), ...this.workloads.of(key.cgroupId) };
-    const { aggregate_by } = this.config;
-    if (aggregate_by.includes('pid')) attributes.pid = String(key.pid);
-    if (aggregate_by.includes('comm')) attributes.comm = cString(key.comm, 0, COMM_LEN);
-    return attributes;
+    return { device, operation: operationName(key.operation), ...this.tasks.of(key) };
   }
 
   /** Slots of in_flight that a request holds (struct request_start.request is not 0). */
@@ -176,37 +172,5 @@ export class BlockioReceiver extends PollingBpfReceiver {
     let taken = 0;
     for (let offset = 0; offset < slots.length; offset += REQUEST_START_SIZE) if (slots.readBigUInt64LE(offset) !== 0n) taken++;
     return taken;
-  }
-
-  /** Requests the kernel could not record, as dropped items by reason. */
-  private countLosses(object: BpfObject, cpus: number): void {
-    const losses = object.drain('losses');
-    for (let i = 0; i < losses.count; i++) {
-      const lost = Number(sumPerCpuU64(losses.values, i * cpus * 8, cpus));
-      if (lost > 0) this.settings.telemetry.dropped('metrics', lost, LOSS_REASONS[losses.keys.readUInt32LE(i * 4)]);
-    }
-  }
-}
-
-/** Durations recorded in the struct latency_histogram at `offset`. */
-function histogramCount(values: Buffer, offset: number): number {
-  let count = 0;
-  for (let slot = 0; slot < HISTOGRAM_SLOTS; slot++) count += Number(values.readBigUInt64LE(offset + slot * 8));
-  return count;
-}
-
-/** Counters by label set: kernel keys that end up with the same labels add up. */
-class Sums {
-  private readonly byLabels = new Map<string, NumberPoint>();
-
-  add(attributes: Attributes, value: number): void {
-    const key = attributesKey(attributes);
-    const point = this.byLabels.get(key);
-    if (point) point.value += value;
-    else this.byLabels.set(key, { attributes, value });
-  }
-
-  points(): NumberPoint[] {
-    return [...this.byLabels.values()];
   }
 }

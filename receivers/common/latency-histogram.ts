@@ -58,3 +58,11 @@ export class HistogramSeries {
     return [...this.series.values()].map(({ attributes, slots }) => ({ attributes, value: slots.reduce((total, n) => total + n, 0) }));
   }
 }
+
+/** Durations recorded in `cpus` consecutive struct latency_histogram values at `offset`: each is in exactly one slot. */
+export function histogramCount(values: Buffer, offset: number, cpus = 1): number {
+  let count = 0;
+  for (let cpu = 0; cpu < cpus; cpu++)
+    for (let slot = 0; slot < HISTOGRAM_SLOTS; slot++) count += Number(values.readBigUInt64LE(offset + cpu * HISTOGRAM_VALUE_SIZE + slot * 8));
+  return count;
+}

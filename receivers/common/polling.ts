@@ -97,3 +97,10 @@ export function sumPerCpuU64(values: Buffer, offset: number, cpus: number): bigi
   for (let cpu = 0; cpu < cpus; cpu++) total += values.readBigUInt64LE(offset + cpu * 8);
   return total;
 }
+
+/** A u32 map key or value, native (little-endian) order. */
+export function u32(value: number): Buffer {
+  const buffer = Buffer.alloc(4);
+  buffer.writeUInt32LE(value);
+  return buffer;
+}

@@ -1,15 +1,7 @@
 import { z } from 'zod';
 import { duration } from '../../collector/config/types.js';
-
-/** Labels the kernel may aggregate by; `cgroup` becomes the `pod`, `namespace` and `container` labels. */
-export const AGGREGATE_LABELS = ['cgroup', 'pid', 'comm'] as const;
-export type AggregateLabel = (typeof AGGREGATE_LABELS)[number];
-
-function unique<T>(list: T[], ctx: z.RefinementCtx): void {
-  list.forEach((item, index) => {
-    if (list.indexOf(item) !== index) ctx.addIssue({ code: 'custom', path: [index], message: `${JSON.stringify(item)} is listed twice` });
-  });
-}
+import { unique } from '../common/config.js';
+import { taskAggregateBy } from '../common/task-labels.js';
 
 /**
  * DNS query latency and failures by queried domain, for every client on the
@@ -25,8 +17,8 @@ export const dnsConfigSchema = z
     timeout: duration(100, 600_000).default('5s'),
     /** Distinct domains with their own series; queries for more fold into domain="[other]". */
     max_domains: z.number().int().min(1).max(100_000).default(1000),
-    /** What the kernel keeps series apart by, besides the domain. pid and comm multiply the series. */
-    aggregate_by: z.array(z.enum(AGGREGATE_LABELS)).default(['cgroup']).superRefine(unique),
+    /** What the kernel keeps series apart by, besides the domain. */
+    aggregate_by: taskAggregateBy,
     /**
      * glibc's libc.so.6 files whose getaddrinfo is probed. Empty: the first of
      * the usual locations that exists.

@@ -15,9 +15,8 @@ export const FLOW_SIZE = 40;
 export const QUERY = { startNs: SERIES.size, resolverTid: SERIES.size + 8, size: SERIES.size + 16 } as const;
 /** struct resolver_call: start_ns u64, sent, answered, rcode, padding (u32), name[256]. */
 export const RESOLVER_CALL = { startNs: 0, size: 24 + NAME_LEN } as const;
-/** struct dns_config: port u16 (network order), padding u16, aggregate u32. */
+/** struct dns_config: port u16 (network order), padding u16, aggregate u32 (receivers/common/task-labels.ts). */
 export const SETTINGS_SIZE = 8;
-export const AGGREGATE = { cgroup: 1, pid: 2, comm: 4 } as const;
 
 /** dns_failure_key.reason beyond rcodes. */
 export const REASON_TIMEOUT = 0x10000;

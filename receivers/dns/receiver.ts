@@ -7,16 +7,17 @@
  */
 import { existsSync, realpathSync } from 'node:fs';
 import type { Consumer, CreateSettings } from '../../collector/component.js';
-import type { Attributes, NumberPoint } from '../../collector/data/metrics.js';
-import { attributesKey } from '../../collector/data/metrics.js';
+import type { Attributes } from '../../collector/data/metrics.js';
 import { bpfObjectPath } from '../../collector/paths.js';
-import { numPossibleCpus, type BpfObject } from '../../native/index.js';
-import { HistogramSeries, HISTOGRAM_SLOTS, HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
-import { cString, PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
-import { WorkloadLabels } from '../common/workload-labels.js';
+import type { BpfObject } from '../../native/index.js';
+import { CounterSeries } from '../common/counter-series.js';
+import { histogramCount, HistogramSeries, HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
+import { reportLosses } from '../common/losses.js';
+import { cString, PollingBpfReceiver } from '../common/polling.js';
+import { aggregateBits, TaskLabels } from '../common/task-labels.js';
 import type { DnsConfig } from './config.js';
 import { DomainCap, OTHER_DOMAIN } from './domain-cap.js';
-import { AGGREGATE, checkLayout, COMM_LEN, FAILURE_KEY, FLOW_SIZE, LOSS_REASONS, QUERY, REASON_TIMEOUT, RESOLVER_CALL, SERIES, SETTINGS_SIZE } from './layout.js';
+import { checkLayout, COMM_LEN, FAILURE_KEY, FLOW_SIZE, LOSS_REASONS, QUERY, REASON_TIMEOUT, RESOLVER_CALL, SERIES, SETTINGS_SIZE } from './layout.js';
 import { failureReason, presentationName } from './names.js';
 
 /** Where glibc's libc.so.6 usually is; the first that exists is probed when libc_paths is empty. */
@@ -32,7 +33,7 @@ const USUAL_LIBC_PATHS = [
 const RESOLVER_CALL_MAX_AGE_NS = 300n * 1_000_000_000n;
 
 export class DnsReceiver extends PollingBpfReceiver {
-  private readonly workloads = new WorkloadLabels();
+  private readonly tasks: TaskLabels;
   private readonly domains: DomainCap;
   /** Why getaddrinfo is not probed, kept in the status while the wire path runs. */
   private readonly degraded: { reason?: string };
@@ -47,13 +48,14 @@ export class DnsReceiver extends PollingBpfReceiver {
     super({ ...settings, status }, bpfObjectPath('dns'), config.collection_interval);
     this.degraded = degraded;
     this.domains = new DomainCap(config.max_domains);
+    this.tasks = new TaskLabels(config.aggregate_by);
   }
 
   protected override attach(object: BpfObject): void {
     checkLayout(object);
     const settings = Buffer.alloc(SETTINGS_SIZE);
     settings.writeUInt16BE(this.config.port, 0);
-    settings.writeUInt32LE(this.config.aggregate_by.reduce((bits, label) => bits | AGGREGATE[label], 0), 4);
+    settings.writeUInt32LE(aggregateBits(this.config.aggregate_by), 4);
     object.update('receiver_settings', Buffer.alloc(4), settings);
     // The return probe first: a call already running when the entry probe attaches is then never half-seen.
     this.probeGetaddrinfo(object);
@@ -86,13 +88,13 @@ export class DnsReceiver extends PollingBpfReceiver {
     const failures = object.drain('failures');
     telemetry.mapFill('histograms', histograms.count, object.mapInfo('histograms').maxEntries);
     telemetry.mapFill('failures', failures.count, object.mapInfo('failures').maxEntries);
-    this.countLosses(object);
+    reportLosses(object, telemetry, LOSS_REASONS);
 
     const cgroupIds: bigint[] = [];
     for (let i = 0; i < histograms.count; i++) cgroupIds.push(histograms.keys.readBigUInt64LE(i * SERIES.size));
     for (let i = 0; i < failures.count; i++) cgroupIds.push(failures.keys.readBigUInt64LE(i * FAILURE_KEY.size));
     for (let i = 0; i < timeouts.count; i++) cgroupIds.push(timeouts.series.readBigUInt64LE(i * SERIES.size));
-    this.workloads.resolve(cgroupIds);
+    this.tasks.resolve(cgroupIds);
     this.domains.expire(endTimeMs);
 
     let folded = 0;
@@ -102,13 +104,7 @@ export class DnsReceiver extends PollingBpfReceiver {
       if (attributes.domain === OTHER_DOMAIN) folded += histogramCount(histograms.values, i * HISTOGRAM_VALUE_SIZE);
       durations.add(attributes, histograms.values, i * HISTOGRAM_VALUE_SIZE, 1);
     }
-    const failed = new Map<string, NumberPoint>();
-    const addFailure = (attributes: Attributes, value: number) => {
-      const key = attributesKey(attributes);
-      const point = failed.get(key);
-      if (point) point.value += value;
-      else failed.set(key, { attributes, value });
-    };
+    const failed = new CounterSeries();
     for (let i = 0; i < failures.count; i++) {
       const offset = i * FAILURE_KEY.size;
       const reason = failures.keys.readUInt32LE(offset + FAILURE_KEY.reason);
@@ -116,12 +112,12 @@ export class DnsReceiver extends PollingBpfReceiver {
       const attributes = this.labels(failures.keys, offset, endTimeMs);
       // Timeouts are the only failures not also in the duration histogram.
       if (attributes.domain === OTHER_DOMAIN && reason === REASON_TIMEOUT) folded += value;
-      addFailure({ ...attributes, reason: failureReason(reason) }, value);
+      failed.add({ ...attributes, reason: failureReason(reason) }, value);
     }
     for (let i = 0; i < timeouts.count; i++) {
       const attributes = this.labels(timeouts.series, i * SERIES.size, endTimeMs);
       if (attributes.domain === OTHER_DOMAIN) folded++;
-      addFailure({ ...attributes, reason: 'timeout' }, 1);
+      failed.add({ ...attributes, reason: 'timeout' }, 1);
     }
     if (folded > 0) telemetry.dropped('metrics', folded, 'domain_cap');
 
@@ -142,7 +138,7 @@ export class DnsReceiver extends PollingBpfReceiver {
           description: 'DNS queries that failed, by queried domain and reason: the rcode name, timeout, or the getaddrinfo error.',
           monotonic: true,
           temporality: 'delta',
-          points: [...failed.values()],
+          points: failed.points(),
         },
       ],
     });
@@ -177,27 +173,11 @@ export class DnsReceiver extends PollingBpfReceiver {
   /** domain (capped), pod, namespace and container always; pid and comm when the kernel aggregates by them. */
   private labels(keys: Buffer, offset: number, nowMs: number): Attributes {
     const domain = this.domains.admit(presentationName(keys, offset + SERIES.name, SERIES.size - SERIES.name), nowMs);
-    const attributes: Attributes = { domain, ...this.workloads.of(keys.readBigUInt64LE(offset + SERIES.cgroupId)) };
-    const { aggregate_by } = this.config;
-    if (aggregate_by.includes('pid')) attributes.pid = String(keys.readUInt32LE(offset + SERIES.pid));
-    if (aggregate_by.includes('comm')) attributes.comm = cString(keys, offset + SERIES.comm, COMM_LEN);
-    return attributes;
+    const task = {
+      cgroupId: keys.readBigUInt64LE(offset + SERIES.cgroupId),
+      pid: keys.readUInt32LE(offset + SERIES.pid),
+      comm: cString(keys, offset + SERIES.comm, COMM_LEN),
+    };
+    return { domain, ...this.tasks.of(task) };
   }
-
-  /** Queries the kernel could not record, as dropped items by reason. */
-  private countLosses(object: BpfObject): void {
-    const cpus = numPossibleCpus();
-    const losses = object.drain('losses');
-    for (let i = 0; i < losses.count; i++) {
-      const lost = Number(sumPerCpuU64(losses.values, i * cpus * 8, cpus));
-      if (lost > 0) this.settings.telemetry.dropped('metrics', lost, LOSS_REASONS[losses.keys.readUInt32LE(i * 4)]);
-    }
-  }
-}
-
-/** Durations recorded in one struct latency_histogram. */
-function histogramCount(values: Buffer, offset: number): number {
-  let count = 0;
-  for (let slot = 0; slot < HISTOGRAM_SLOTS; slot++) count += Number(values.readBigUInt64LE(offset + slot * 8));
-  return count;
 }

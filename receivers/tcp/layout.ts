@@ -1,6 +1,7 @@
 /** Map layouts from bpf/tcp.h, checked against the loaded object at start. */
 import type { BpfObject } from '../../native/index.js';
 import { HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
+import { cString } from '../common/polling.js';
 
 export const COMM_LEN = 16;
 
@@ -18,10 +19,8 @@ export const COUNT_ERROR_OFFSET = SERIES_KEY_SIZE + 4;
 /** enum tcp_count_kind. */
 export const COUNT_KIND = { connectFailure: 0, retransmit: 1, resetReceived: 2 } as const;
 
-/** struct tcp_config: filters u32, aggregate u32. */
+/** struct tcp_config: filters u32 (receivers/common/process-filter.ts), aggregate u32 (receivers/common/task-labels.ts). */
 export const SETTINGS_SIZE = 8;
-export const FILTER = { pids: 1, comms: 2, cgroups: 4 } as const;
-export const AGGREGATE = { cgroup: 1, pid: 2, comm: 4 } as const;
 
 /** enum tcp_loss, as reasons for dropped-item telemetry. */
 export const LOSS_REASONS = ['duration_map_full', 'count_map_full', 'socket_storage_unavailable'];
@@ -37,13 +36,11 @@ export interface SeriesKey {
 }
 
 export function readSeriesKey(keys: Buffer, offset: number): SeriesKey {
-  const commStart = offset + COMM_OFFSET;
-  const commEnd = keys.indexOf(0, commStart);
   return {
     dstIp: formatAddress(keys, offset, keys.readUInt16LE(offset + FAMILY_OFFSET)),
     cgroupId: keys.readBigUInt64LE(offset + CGROUP_OFFSET),
     pid: keys.readUInt32LE(offset + PID_OFFSET),
-    comm: keys.toString('utf8', commStart, commEnd < 0 || commEnd > commStart + COMM_LEN ? commStart + COMM_LEN : commEnd),
+    comm: cString(keys, offset + COMM_OFFSET, COMM_LEN),
   };
 }
 

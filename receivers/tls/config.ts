@@ -1,14 +1,7 @@
 import { z } from 'zod';
 import { duration } from '../../collector/config/types.js';
-
-/** Labels the kernel may aggregate by; `cgroup` becomes the `pod`, `namespace` and `container` labels. */
-const AGGREGATE_LABELS = ['cgroup', 'pid', 'comm'] as const;
-
-function unique<T>(list: T[], ctx: z.RefinementCtx): void {
-  list.forEach((item, index) => {
-    if (list.indexOf(item) !== index) ctx.addIssue({ code: 'custom', path: [index], message: `${JSON.stringify(item)} is listed twice` });
-  });
-}
+import { unique } from '../common/config.js';
+import { taskAggregateBy } from '../common/task-labels.js';
 
 /**
  * TLS handshake latency and failures from uprobes on OpenSSL 3.0: the
@@ -26,8 +19,8 @@ export const tlsConfigSchema = z
     discover_processes: z.boolean().default(true),
     /** Distinct server_name values kept; later names are counted as server_name="[other]". */
     max_server_names: z.number().int().min(1).max(100_000).default(1000),
-    /** What the kernel keeps series apart by, besides server_name and side. pid and comm multiply the series. */
-    aggregate_by: z.array(z.enum(AGGREGATE_LABELS)).default(['cgroup']).superRefine(unique),
+    /** What the kernel keeps series apart by, besides server_name and side. */
+    aggregate_by: taskAggregateBy,
   })
   .strict();
 

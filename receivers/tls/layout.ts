@@ -16,9 +16,8 @@ export const FAILURE_KEY_SIZE = SERIES_KEY_SIZE + 8;
 const HANDSHAKE_SIZE = SERIES_KEY_SIZE + 32;
 /** struct ssl_key: ssl u64, tgid u32, padding. */
 const SSL_KEY_SIZE = 16;
-/** struct tls_config: aggregate, then the offsets of OpensslLayout (u32 each). */
+/** struct tls_config: aggregate (receivers/common/task-labels.ts), then the offsets of OpensslLayout (u32 each). */
 export const SETTINGS_SIZE = 24;
-export const AGGREGATE = { cgroup: 1, pid: 2, comm: 4 } as const;
 
 const SIDES = ['client', 'server'] as const;
 

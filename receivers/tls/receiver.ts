@@ -7,34 +7,37 @@
  * and named in the status; the others keep being probed.
  */
 import type { Consumer, CreateSettings } from '../../collector/component.js';
-import { attributesKey, type Attributes, type NumberPoint } from '../../collector/data/metrics.js';
+import type { Attributes } from '../../collector/data/metrics.js';
 import { bpfObjectPath } from '../../collector/paths.js';
 import { BpfObject, numPossibleCpus } from '../../native/index.js';
-import { HistogramSeries, HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
-import { PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
-import { WorkloadLabels } from '../common/workload-labels.js';
+import { CounterSeries } from '../common/counter-series.js';
+import { FirstValuesCap, OTHER_VALUE } from '../common/label-cap.js';
+import { histogramCount, HistogramSeries, HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
+import { reportLosses } from '../common/losses.js';
+import { PollingBpfReceiver, sumPerCpuU64, u32 } from '../common/polling.js';
+import { aggregateBits, TaskLabels } from '../common/task-labels.js';
 import type { TlsConfig } from './config.js';
-import { AGGREGATE, checkLayout, FAILURE_KEY_SIZE, LOSS_REASONS, readSeriesKey, reasonName, SERIES_KEY_SIZE, settingsValue, type SeriesKey } from './layout.js';
+import { checkLayout, FAILURE_KEY_SIZE, LOSS_REASONS, readSeriesKey, reasonName, SERIES_KEY_SIZE, settingsValue, type SeriesKey } from './layout.js';
 import { OpensslProbes } from './probes.js';
 
 /** The server_name of handshakes past max_server_names distinct names. */
-export const OTHER_SERVER_NAME = '[other]';
+export const OTHER_SERVER_NAME = OTHER_VALUE;
 
 export class TlsReceiver extends PollingBpfReceiver {
-  private readonly config: TlsConfig;
   private readonly next: Consumer<'metrics'>;
   private readonly probes: OpensslProbes;
-  private readonly workloads = new WorkloadLabels();
+  private readonly tasks: TaskLabels;
   /** server_name values admitted so far, up to max_server_names. */
-  private readonly serverNames = new Set<string>();
+  private readonly serverNames: FirstValuesCap;
   private loaded?: BpfObject;
 
   constructor(settings: CreateSettings, config: TlsConfig, next: Consumer<'metrics'>) {
     const status = new ProbeStatus(settings);
     super({ ...settings, status }, bpfObjectPath('tls'), config.collection_interval);
-    this.config = config;
     this.next = next;
-    const aggregate = config.aggregate_by.reduce((bits, label) => bits | AGGREGATE[label], 0);
+    this.tasks = new TaskLabels(config.aggregate_by);
+    this.serverNames = new FirstValuesCap(config.max_server_names);
+    const aggregate = aggregateBits(config.aggregate_by);
     this.probes = new OpensslProbes(config.binaries, config.discover_processes, {
       layout: (layout) => this.loaded!.update('tls_settings', u32(0), settingsValue(aggregate, layout)),
       refused: (name, why, unknownLayout) => {
@@ -62,21 +65,18 @@ export class TlsReceiver extends PollingBpfReceiver {
     const failures = object.drain('failures');
     telemetry.mapFill('durations', durations.count, object.mapInfo('durations').maxEntries);
     telemetry.mapFill('failures', failures.count, object.mapInfo('failures').maxEntries);
-    this.countLosses(object, cpus);
+    reportLosses(object, telemetry, LOSS_REASONS);
 
     const durationKeys = Array.from({ length: durations.count }, (_, i) => readSeriesKey(durations.keys, i * SERIES_KEY_SIZE));
     const failureKeys = Array.from({ length: failures.count }, (_, i) => readSeriesKey(failures.keys, i * FAILURE_KEY_SIZE));
-    this.workloads.resolve([...durationKeys, ...failureKeys].map((key) => key.cgroupId));
+    this.tasks.resolve([...durationKeys, ...failureKeys].map((key) => key.cgroupId));
 
     const histograms = new HistogramSeries();
     durationKeys.forEach((key, i) => histograms.add(this.labels(key, durations.values, i * cpus * HISTOGRAM_VALUE_SIZE, cpus), durations.values, i * cpus * HISTOGRAM_VALUE_SIZE, cpus));
-    const failed = new Map<string, NumberPoint>();
+    const failed = new CounterSeries();
     failureKeys.forEach((key, i) => {
       const value = Number(sumPerCpuU64(failures.values, i * cpus * 8, cpus));
-      const attributes = { ...this.labels(key), reason: reasonName(failures.keys.readUInt32LE(i * FAILURE_KEY_SIZE + SERIES_KEY_SIZE)) };
-      const point = failed.get(attributesKey(attributes));
-      if (point) point.value += value;
-      else failed.set(attributesKey(attributes), { attributes, value });
+      failed.add({ ...this.labels(key), reason: reasonName(failures.keys.readUInt32LE(i * FAILURE_KEY_SIZE + SERIES_KEY_SIZE)) }, value);
     });
 
     await this.next.consume({
@@ -96,7 +96,7 @@ export class TlsReceiver extends PollingBpfReceiver {
           description: "TLS handshakes that failed, by SNI server name, side and reason (OpenSSL's error, the refused certificate's verify error, or handshake_incomplete).",
           monotonic: true,
           temporality: 'delta',
-          points: [...failed.values()],
+          points: failed.points(),
         },
       ],
     });
@@ -107,35 +107,15 @@ export class TlsReceiver extends PollingBpfReceiver {
    * aggregated by. With `values`, the handshakes a capped name folds are counted.
    */
   private labels(key: SeriesKey, values?: Buffer, offset = 0, cpus = 1): Attributes {
-    const attributes: Attributes = { server_name: this.admit(key.serverName, values, offset, cpus), side: key.side, ...this.workloads.of(key.cgroupId) };
-    if (this.config.aggregate_by.includes('pid')) attributes.pid = String(key.pid);
-    if (this.config.aggregate_by.includes('comm')) attributes.comm = key.comm;
-    return attributes;
+    return { server_name: this.admit(key.serverName, values, offset, cpus), side: key.side, ...this.tasks.of(key) };
   }
 
   /** The name itself while fewer than max_server_names are known, else "[other]" (its handshakes counted as dropped labels). */
   private admit(name: string, values: Buffer | undefined, offset: number, cpus: number): string {
-    if (this.serverNames.has(name)) return name;
-    if (this.serverNames.size < this.config.max_server_names) {
-      this.serverNames.add(name);
-      return name;
-    }
-    if (values) {
-      let handshakes = 0;
-      for (let cpu = 0; cpu < cpus; cpu++)
-        for (let slot = 0; slot * 8 < HISTOGRAM_VALUE_SIZE - 8; slot++) handshakes += Number(values.readBigUInt64LE(offset + cpu * HISTOGRAM_VALUE_SIZE + slot * 8));
-      this.settings.telemetry.dropped('metrics', handshakes, 'server_name_cap');
-    }
+    const admitted = this.serverNames.admit(name);
+    if (admitted !== undefined) return admitted;
+    if (values) this.settings.telemetry.dropped('metrics', histogramCount(values, offset, cpus), 'server_name_cap');
     return OTHER_SERVER_NAME;
-  }
-
-  /** Handshakes the kernel could not follow or record, as dropped items by reason. */
-  private countLosses(object: BpfObject, cpus: number): void {
-    const losses = object.drain('losses');
-    for (let i = 0; i < losses.count; i++) {
-      const lost = Number(sumPerCpuU64(losses.values, i * cpus * 8, cpus));
-      if (lost > 0) this.settings.telemetry.dropped('metrics', lost, LOSS_REASONS[losses.keys.readUInt32LE(i * 4)]);
-    }
   }
 }
 
@@ -156,10 +136,4 @@ class ProbeStatus {
     for (const [name, why] of this.probes.refusals) problems.push(`not probing ${name}: ${why}`);
     return problems.length ? problems.join('; ') : undefined;
   }
-}
-
-function u32(value: number): Buffer {
-  const buffer = Buffer.alloc(4);
-  buffer.writeUInt32LE(value);
-  return buffer;
 }
