@@ -25,6 +25,9 @@
 #include <bpf/bpf_tracing.h>
 #include "latency_histogram.h"
 #include "blockio.h"
+#include "loss_counter.h"
+#include "map_insert.h"
+#include "task_labels.h"
 
 /* include/linux/blk_types.h: the low bits of cmd_flags are the operation. */
 #define REQ_OP_BITS 8
@@ -84,13 +87,6 @@ struct {
 	__type(value, struct series_value);
 } empty_series SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LOSS_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} losses SEC(".maps");
-
 /* One word per CPU to turn a request pointer into a number the verifier lets us hash. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -98,14 +94,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } pointer_scratch SEC(".maps");
-
-static __always_inline void count_loss(__u32 reason)
-{
-	__u64 *n = bpf_map_lookup_elem(&losses, &reason);
-
-	if (n)
-		(*n)++;
-}
 
 /*
  * The address of a request as a plain number: the verifier allows no
@@ -192,12 +180,7 @@ int BPF_PROG(block_io_start, struct request *rq)
 	/* A slot the request already held is left from an earlier life of the same struct request. */
 	slot->insert_ns = 0;
 	slot->issue_ns = 0;
-	slot->submitter.cgroup_id = settings->aggregate & AGGREGATE_CGROUP ? bpf_get_current_cgroup_id() : 0;
-	slot->submitter.pid = settings->aggregate & AGGREGATE_PID ? bpf_get_current_pid_tgid() >> 32 : 0;
-	if (settings->aggregate & AGGREGATE_COMM)
-		bpf_get_current_comm(slot->submitter.comm, sizeof(slot->submitter.comm));
-	else
-		__builtin_memset(slot->submitter.comm, 0, sizeof(slot->submitter.comm));
+	current_task_labels(settings->aggregate, &slot->submitter.cgroup_id, &slot->submitter.pid, slot->submitter.comm);
 	return 0;
 }
 
@@ -237,18 +220,12 @@ static __always_inline struct series_value *series_of(const struct series_key *k
 {
 	struct series_value *value = bpf_map_lookup_elem(&series, key);
 	struct device_name name;
-	__u32 zero = 0;
 
 	if (value)
 		return value;
-	value = bpf_map_lookup_elem(&empty_series, &zero);
-	if (!value)
-		return 0;
 	bpf_probe_read_kernel_str(name.name, sizeof(name.name), disk->disk_name);
 	bpf_map_update_elem(&device_names, &key->dev, &name, BPF_ANY);
-	/* BPF_NOEXIST: an insert racing on another CPU wins and we add to its entry. */
-	bpf_map_update_elem(&series, key, value, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&series, key);
+	return insert_zeroed(&series, key, &empty_series);
 }
 
 /*

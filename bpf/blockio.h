@@ -19,14 +19,8 @@
 
 /* receiver_settings[0], written by user space before the programs attach. */
 struct blockio_config {
-	__u32 aggregate; /* AGGREGATE_* bits: the submitter fields of series_key that are filled in */
+	__u32 aggregate; /* AGGREGATE_* bits (task_labels.h): the submitter fields of series_key that are filled in */
 	__u32 padding;
-};
-
-enum blockio_aggregate {
-	AGGREGATE_CGROUP = 1,
-	AGGREGATE_PID = 2,
-	AGGREGATE_COMM = 4,
 };
 
 /* The task that submitted a request, as far as it is aggregated by; all 0 when unknown. */

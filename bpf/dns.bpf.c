@@ -31,6 +31,9 @@
 #include <bpf/bpf_tracing.h>
 #include "latency_histogram.h"
 #include "dns.h"
+#include "loss_counter.h"
+#include "map_insert.h"
+#include "task_labels.h"
 
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
@@ -92,13 +95,6 @@ struct {
 	__type(value, struct resolver_call);
 } resolver_calls SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LOSS_COUNT);
-	__type(key, __u32);
-	__type(value, __u64);
-} losses SEC(".maps");
-
 /* Too large for the stack: one per CPU, used by one program run at a time. */
 struct dns_scratch {
 	__u8 packet[DNS_PAYLOAD_MAX];
@@ -116,14 +112,6 @@ struct {
 
 /* What a new series starts from. */
 static const struct latency_histogram empty_histogram;
-
-static __always_inline void count_loss(__u32 reason)
-{
-	__u64 *count = bpf_map_lookup_elem(&losses, &reason);
-
-	if (count)
-		(*count)++;
-}
 
 /* A UDP packet: where its IP and UDP headers are. */
 struct udp_packet {
@@ -305,33 +293,17 @@ static __always_inline void record_duration(struct dns_series *series, __u64 ns)
 /* Counts a failure of scratch->failure.series with `reason`. */
 static __always_inline void record_failure(struct dns_scratch *scratch, __u32 reason)
 {
-	__u64 one = 1, *count;
-
 	scratch->failure.reason = reason;
 	scratch->failure.padding = 0;
-	count = bpf_map_lookup_elem(&failures, &scratch->failure);
-	if (count) {
-		__sync_fetch_and_add(count, 1);
-		return;
-	}
-	if (bpf_map_update_elem(&failures, &scratch->failure, &one, BPF_NOEXIST) == 0)
-		return;
-	count = bpf_map_lookup_elem(&failures, &scratch->failure); /* another CPU made it meanwhile */
-	if (count)
-		__sync_fetch_and_add(count, 1);
-	else
+	if (!increment_count(&failures, &scratch->failure, true))
 		count_loss(LOSS_FAILURE_MAP_FULL);
 }
 
 /* The labels of the current thread's series, as configured; the name is left as it is. */
 static __always_inline void fill_series_labels(struct dns_series *series, __u32 aggregate)
 {
-	series->cgroup_id = aggregate & AGGREGATE_CGROUP ? bpf_get_current_cgroup_id() : 0;
-	series->pid = aggregate & AGGREGATE_PID ? bpf_get_current_pid_tgid() >> 32 : 0;
+	current_task_labels(aggregate, &series->cgroup_id, &series->pid, series->comm);
 	series->padding = 0;
-	__builtin_memset(series->comm, 0, DNS_COMM_LEN);
-	if (aggregate & AGGREGATE_COMM)
-		bpf_get_current_comm(series->comm, DNS_COMM_LEN);
 }
 
 static __always_inline struct dns_scratch *scratch_area(void)

@@ -21,13 +21,7 @@
 struct dns_config {
 	__u16 port;      /* the DNS server port, network byte order */
 	__u16 padding;
-	__u32 aggregate; /* AGGREGATE_* bits: the fields of dns_series that are filled in */
-};
-
-enum dns_aggregate {
-	AGGREGATE_CGROUP = 1,
-	AGGREGATE_PID = 2,
-	AGGREGATE_COMM = 4,
+	__u32 aggregate; /* AGGREGATE_* bits (task_labels.h): the fields of dns_series that are filled in */
 };
 
 /* histograms: one series; fields not aggregated by are 0 */
@@ -86,7 +80,7 @@ enum dns_loss {
 	LOSS_HISTOGRAM_MAP_FULL,
 	LOSS_FAILURE_MAP_FULL,
 	LOSS_RESOLVER_CALL_MAP_FULL,
-	LOSS_COUNT,
+	LOSS_MAX,
 };
 
 #endif

@@ -28,6 +28,10 @@
 #include "latency_histogram.h"
 #include "tcp.h"
 #include "cgroup_filter.h"
+#include "loss_counter.h"
+#include "map_insert.h"
+#include "process_filter.h"
+#include "task_labels.h"
 
 #define AF_INET 2
 #define AF_INET6 10
@@ -68,28 +72,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tcp_config);
 } receiver_settings SEC(".maps");
-
-/* Filters: present keys are the pids (tgids), comms and cgroup ids to record. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_FILTER_PIDS);
-	__type(key, __u32);
-	__type(value, __u8);
-} filter_pids SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_FILTER_COMMS);
-	__type(key, char[TCP_COMM_LEN]);
-	__type(value, __u8);
-} filter_comms SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_FILTER_CGROUPS);
-	__type(key, __u64);
-	__type(value, __u8);
-} filter_cgroups SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -135,61 +117,11 @@ struct {
 	__type(value, struct latency_histogram);
 } empty_histogram SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LOSS_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} losses SEC(".maps");
-
-static __always_inline void count_loss(__u32 reason)
-{
-	__u64 *n = bpf_map_lookup_elem(&losses, &reason);
-
-	if (n)
-		(*n)++;
-}
-
 static __always_inline struct tcp_config *settings(void)
 {
 	__u32 zero = 0;
 
 	return bpf_map_lookup_elem(&receiver_settings, &zero);
-}
-
-/* The current thread passes every filter that is on; only called in the connecting thread's context. */
-static __always_inline bool selected(__u32 filters)
-{
-	if (filters & FILTER_PIDS) {
-		__u32 pid = bpf_get_current_pid_tgid() >> 32;
-
-		if (!bpf_map_lookup_elem(&filter_pids, &pid))
-			return false;
-	}
-	if (filters & FILTER_COMMS) {
-		char comm[TCP_COMM_LEN] = {};
-
-		bpf_get_current_comm(comm, sizeof(comm));
-		if (!bpf_map_lookup_elem(&filter_comms, comm))
-			return false;
-	}
-	if ((filters & FILTER_CGROUPS) && !cgroup_selected(&filter_cgroups))
-		return false;
-	return true;
-}
-
-/* The current thread's cgroup, pid and comm, those that are aggregated by. */
-static __always_inline void current_owner(struct connection *owner, __u32 aggregate)
-{
-	struct task_struct *task = bpf_get_current_task_btf();
-
-	/* Read through the task rather than with a helper per field: each helper call costs a call and a return. */
-	if (aggregate & AGGREGATE_CGROUP)
-		owner->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
-	if (aggregate & AGGREGATE_PID)
-		owner->pid = task->tgid;
-	if (aggregate & AGGREGATE_COMM)
-		bpf_get_current_comm(owner->comm, sizeof(owner->comm));
 }
 
 /* The series of `owner` (the fields aggregated by) to the socket's destination. */
@@ -221,35 +153,16 @@ static __always_inline void set_destination(struct tcp_series_key *key, const st
 
 static __always_inline void add_count(struct tcp_count_key *key)
 {
-	__u64 one = 1, *count;
-
-	count = bpf_map_lookup_elem(&counts, key);
-	if (count) {
-		(*count)++;
-		return;
-	}
-	/* BPF_NOEXIST: an insert racing on another CPU wins and we add to its entry. */
-	if (bpf_map_update_elem(&counts, key, &one, BPF_NOEXIST) == 0)
-		return;
-	count = bpf_map_lookup_elem(&counts, key);
-	if (count)
-		(*count)++;
-	else
+	if (!increment_count(&counts, key, false))
 		count_loss(LOSS_COUNTS_FULL);
 }
 
 static __always_inline void add_duration(const struct tcp_series_key *key, __u64 ns)
 {
 	struct latency_histogram *histogram = bpf_map_lookup_elem(&durations, key);
-	__u32 zero = 0;
 
-	if (!histogram) {
-		histogram = bpf_map_lookup_elem(&empty_histogram, &zero);
-		if (!histogram)
-			return;
-		bpf_map_update_elem(&durations, key, histogram, BPF_NOEXIST);
-		histogram = bpf_map_lookup_elem(&durations, key);
-	}
+	if (!histogram)
+		histogram = insert_zeroed(&durations, key, &empty_histogram);
 	if (!histogram) {
 		count_loss(LOSS_DURATIONS_FULL);
 		return;
@@ -263,14 +176,14 @@ static __always_inline void connect_started(const struct sock *sk, struct tcp_co
 {
 	struct connection *connection;
 
-	if (config->filters && !selected(config->filters))
+	if (config->filters && !process_selected(config->filters))
 		return;
 	connection = bpf_sk_storage_get(&connections, (void *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!connection) {
 		count_loss(LOSS_NO_SOCKET_STORAGE);
 		return;
 	}
-	current_owner(connection, config->aggregate);
+	current_task_labels(config->aggregate, &connection->cgroup_id, &connection->pid, connection->comm);
 	connection->start_ns = bpf_ktime_get_ns();
 }
 
@@ -420,7 +333,7 @@ int connect_exit(struct connect_exit *ctx)
 		return 0;
 	}
 	config = settings();
-	if (!config || (config->filters && !selected(config->filters)))
+	if (!config || (config->filters && !process_selected(config->filters)))
 		return 0;
 	/* Only failures get here: the call's arguments are still in the caller's saved registers. */
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
@@ -451,7 +364,7 @@ int connect_exit(struct connect_exit *ctx)
 		return 0; /* AF_UNSPEC disconnects, and other families fail elsewhere */
 	key.series.family = address.sin6_family;
 	key.error = error;
-	current_owner(&owner, config->aggregate);
+	current_task_labels(config->aggregate, &owner.cgroup_id, &owner.pid, owner.comm);
 	series_key(&key.series, &owner, config->aggregate);
 	add_count(&key);
 	return 0;

@@ -9,26 +9,11 @@
 #define MAX_COUNT_SERIES 16384
 /* Sockets remembered after a failure the state machine counted (LRU). */
 #define MAX_COUNTED_FAILURES 4096
-#define MAX_FILTER_PIDS 1024
-#define MAX_FILTER_COMMS 256
-#define MAX_FILTER_CGROUPS 256
 
 /* receiver_settings[0], written by user space before the programs attach. */
 struct tcp_config {
-	__u32 filters;   /* FILTER_* bits: every filter that is on must match */
-	__u32 aggregate; /* AGGREGATE_* bits: the fields of tcp_series_key that are filled in */
-};
-
-enum tcp_filter {
-	FILTER_PIDS = 1,
-	FILTER_COMMS = 2,
-	FILTER_CGROUPS = 4,
-};
-
-enum tcp_aggregate {
-	AGGREGATE_CGROUP = 1,
-	AGGREGATE_PID = 2,
-	AGGREGATE_COMM = 4,
+	__u32 filters;   /* FILTER_* bits (process_filter.h): every filter that is on must match */
+	__u32 aggregate; /* AGGREGATE_* bits (task_labels.h): the fields of tcp_series_key that are filled in */
 };
 
 /* One series: a destination and who connected to it; fields not aggregated by are 0. */

@@ -24,6 +24,9 @@
 #include <bpf/bpf_tracing.h>
 #include "latency_histogram.h"
 #include "tls.h"
+#include "loss_counter.h"
+#include "map_insert.h"
+#include "task_labels.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -86,21 +89,6 @@ struct {
 	__type(value, struct failure_key);
 } failure_scratch SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LOSS_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} losses SEC(".maps");
-
-static __always_inline void count_loss(__u32 reason)
-{
-	__u64 *n = bpf_map_lookup_elem(&losses, &reason);
-
-	if (n)
-		(*n)++;
-}
-
 static __always_inline struct tls_config *settings(void)
 {
 	__u32 zero = 0;
@@ -119,15 +107,8 @@ static __always_inline int ssl_field(void *ssl, __u32 offset)
 
 static __always_inline struct handshake *create_handshake(const struct ssl_key *key)
 {
-	struct handshake *empty, *hs;
-	__u32 zero = 0;
+	struct handshake *hs = insert_zeroed(&handshakes, key, &empty_handshake);
 
-	empty = bpf_map_lookup_elem(&empty_handshake, &zero);
-	if (!empty)
-		return 0;
-	/* BPF_NOEXIST: an insert that loses a race keeps the entry that won. */
-	bpf_map_update_elem(&handshakes, key, empty, BPF_NOEXIST);
-	hs = bpf_map_lookup_elem(&handshakes, key);
 	if (!hs)
 		count_loss(LOSS_HANDSHAKES_FULL);
 	return hs;
@@ -136,22 +117,13 @@ static __always_inline struct handshake *create_handshake(const struct ssl_key *
 static __always_inline struct latency_histogram *histogram_of(const struct series_key *key)
 {
 	struct latency_histogram *histogram = bpf_map_lookup_elem(&durations, key);
-	__u32 zero = 0;
 
-	if (histogram)
-		return histogram;
-	histogram = bpf_map_lookup_elem(&empty_histogram, &zero);
-	if (!histogram)
-		return 0;
-	/* BPF_NOEXIST: an insert racing on another CPU wins and we add to its entry. */
-	bpf_map_update_elem(&durations, key, histogram, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&durations, key);
+	return histogram ? histogram : insert_zeroed(&durations, key, &empty_histogram);
 }
 
 static __always_inline void count_failure(const struct series_key *series, __u32 reason)
 {
 	struct failure_key *key;
-	__u64 one = 1, *count;
 	__u32 zero = 0;
 
 	key = bpf_map_lookup_elem(&failure_scratch, &zero);
@@ -159,17 +131,7 @@ static __always_inline void count_failure(const struct series_key *series, __u32
 		return;
 	key->series = *series;
 	key->reason = reason;
-	count = bpf_map_lookup_elem(&failures, key);
-	if (count) {
-		(*count)++;
-		return;
-	}
-	if (bpf_map_update_elem(&failures, key, &one, BPF_NOEXIST) == 0)
-		return;
-	count = bpf_map_lookup_elem(&failures, key);
-	if (count)
-		(*count)++;
-	else
+	if (!increment_count(&failures, key, false))
 		count_loss(LOSS_FAILURES_FULL);
 }
 
@@ -193,16 +155,6 @@ static __always_inline void judge(const struct tls_config *config, void *ssl, co
 	if (failed)
 		count_failure(&hs->series, reason);
 	bpf_map_delete_elem(&handshakes, key);
-}
-
-static __always_inline void fill_labels(const struct tls_config *config, struct series_key *series)
-{
-	if (config->aggregate & AGGREGATE_CGROUP)
-		series->cgroup_id = bpf_get_current_cgroup_id();
-	if (config->aggregate & AGGREGATE_PID)
-		series->pid = bpf_get_current_pid_tgid() >> 32;
-	if (config->aggregate & AGGREGATE_COMM)
-		bpf_get_current_comm(series->comm, sizeof(series->comm));
 }
 
 /*
@@ -230,7 +182,7 @@ int BPF_KPROBE(handshake_call_enter, void *ssl)
 			hs = create_handshake(&key);
 		if (!hs)
 			return 0;
-		fill_labels(config, &hs->series);
+		current_task_labels(config->aggregate, &hs->series.cgroup_id, &hs->series.pid, hs->series.comm);
 		hs->start_ns = bpf_ktime_get_ns();
 		hs->phase = PHASE_HANDSHAKING;
 	}

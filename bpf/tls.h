@@ -19,18 +19,12 @@
  * (receivers/tls/openssl-layout.ts). Every attached binary has this layout.
  */
 struct tls_config {
-	__u32 aggregate;        /* AGGREGATE_* bits: the series_key fields that are filled in */
+	__u32 aggregate;        /* AGGREGATE_* bits (task_labels.h): the series_key fields that are filled in */
 	__u32 hand_state_offset; /* s->statem.hand_state (SSL_get_state) */
 	__u32 in_init_offset;    /* s->statem.in_init (SSL_in_init) */
 	__u32 flow_state_offset; /* s->statem.state (SSL_in_before) */
 	__u32 server_offset;     /* s->server (SSL_is_server) */
 	__u32 verify_result_offset; /* s->verify_result, a long (SSL_get_verify_result) */
-};
-
-enum tls_aggregate {
-	AGGREGATE_CGROUP = 1,
-	AGGREGATE_PID = 2,
-	AGGREGATE_COMM = 4,
 };
 
 /* OpenSSL 3.0's OSSL_HANDSHAKE_STATE and MSG_FLOW_STATE values this receiver reads. */
