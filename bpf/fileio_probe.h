@@ -97,6 +97,19 @@ struct {
 	__type(value, struct fileio_value);
 } fileio_empty_value SEC(".maps");
 
+/* The filesystem the last decision on this CPU was about; user space zeroes it when the filter changes. */
+struct filesystem_decision {
+	__u64 fs_type;
+	__u64 wanted;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct filesystem_decision);
+} last_filesystem SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FILEIO_LOSS_MAX);
@@ -128,11 +141,21 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 /* Whether files of this filesystem type are recorded: decided from its name the first time it is met. */
 static __always_inline bool filesystem_wanted(struct fileio_config *settings, __u64 fs_type)
 {
-	struct filesystem *known = bpf_map_lookup_elem(&filesystems, &fs_type);
+	struct filesystem_decision *last = bpf_map_lookup_elem(&last_filesystem, &(__u32){ 0 });
+	struct filesystem *known;
 	struct filesystem met = {};
 
-	if (known)
+	/* Most calls on a CPU are on the filesystem of the call before: an inlined array lookup instead of a hash's. */
+	if (last && last->fs_type == fs_type)
+		return last->wanted;
+	known = bpf_map_lookup_elem(&filesystems, &fs_type);
+	if (known) {
+		if (last) {
+			last->fs_type = fs_type;
+			last->wanted = known->wanted;
+		}
 		return known->wanted;
+	}
 	bpf_probe_read_kernel_str(met.name, sizeof(met.name), kernel_cast(fs_type, struct file_system_type)->name);
 	met.wanted = !!bpf_map_lookup_elem(&filesystem_filter, met.name) == !!settings->include_listed;
 	/* Unnamed in user space when the map is full: its series are dropped there, and counted. */
@@ -165,7 +188,7 @@ static __always_inline __u64 wanted_filesystem(struct fileio_config *settings, s
  * calls only).
  */
 static __always_inline bool fileio_enter(struct fileio_config *settings, struct syscall_start *slot, const struct file_syscall *call,
-					 long fd, unsigned long path, unsigned long flags)
+					 struct task_struct *task, long fd, unsigned long path, unsigned long flags)
 {
 	struct file *file;
 	char first = 0;
@@ -183,17 +206,16 @@ static __always_inline bool fileio_enter(struct fileio_config *settings, struct 
 	slot->mnt_id = 0;
 	if (call->source == FILE_FROM_RESULT)
 		return true; /* an open: its file is known at exit */
-	file = fd_file(bpf_get_current_task_btf(), fd);
+	file = fd_file(task, fd);
 	if (!file)
 		return false;
 	slot->fs_type = wanted_filesystem(settings, file, &slot->mnt_id);
 	return slot->fs_type != 0;
 }
 
-static __always_inline struct fileio_value *fileio_series(__u32 bank, const struct fileio_key *key)
+static __always_inline struct fileio_value *fileio_series_of(void *series, const struct fileio_key *key)
 {
 	struct fileio_value *value, *empty;
-	void *series = bank ? (void *)&series_1 : (void *)&series_0;
 	__u32 zero = 0;
 
 	value = bpf_map_lookup_elem(series, key);
@@ -205,6 +227,22 @@ static __always_inline struct fileio_value *fileio_series(__u32 bank, const stru
 	/* BPF_NOEXIST: an insert racing on another CPU wins and we add to its entry. */
 	bpf_map_update_elem(series, key, empty, BPF_NOEXIST);
 	return bpf_map_lookup_elem(series, key);
+}
+
+static __always_inline struct fileio_value *fileio_series(__u32 bank, const struct fileio_key *key)
+{
+	/*
+	 * A lookup is inlined only where its call site sees one map (otherwise it
+	 * goes through the map's ops, an indirect call): the barrier keeps clang
+	 * from merging the two paths into one with a chosen map.
+	 */
+	if (bank) {
+		struct fileio_value *value = fileio_series_of(&series_1, key);
+
+		barrier();
+		return value;
+	}
+	return fileio_series_of(&series_0, key);
 }
 
 /* Records a timed file syscall that returned `ret` after `ns`. */

@@ -186,7 +186,8 @@ int BPF_PROG(syscall_enter, struct pt_regs *regs, long id)
 		call = bpf_map_lookup_elem(&file_syscalls, &nr);
 		if (call && call->operation) {
 			args = kernel_cast(regs, struct pt_regs);
-			if (fileio_enter(fileio, slot, call, SYSCALL_ARG(args, 0), SYSCALL_ARG(args, 1), SYSCALL_ARG(args, call->flags_arg)))
+			if (fileio_enter(fileio, slot, call, bpf_get_current_task_btf(), SYSCALL_ARG(args, 0), SYSCALL_ARG(args, 1),
+					 SYSCALL_ARG(args, call->flags_arg)))
 				parts |= PART_FILEIO;
 		}
 	}
@@ -387,6 +388,7 @@ struct syscall_exit_record {
 static __always_inline int fileio_tracepoint_enter(__u32 nr, long fd, unsigned long path, unsigned long flags)
 {
 	const struct file_syscall *call;
+	struct task_struct *task;
 	struct fileio_config *fileio;
 	struct syscall_start *slot;
 	__u32 zero = 0;
@@ -398,11 +400,12 @@ static __always_inline int fileio_tracepoint_enter(__u32 nr, long fd, unsigned l
 	call = bpf_map_lookup_elem(&file_syscalls, &nr);
 	if (!slot || !call)
 		return 0;
-	if (!fileio->enabled || !call->operation || !fileio_enter(fileio, slot, call, fd, path, flags)) {
+	task = bpf_get_current_task_btf();
+	if (!fileio->enabled || !call->operation || !fileio_enter(fileio, slot, call, task, fd, path, flags)) {
 		slot->ns = 0;
 		return 0;
 	}
-	slot->owner = (__u64)bpf_get_current_task_btf();
+	slot->owner = (__u64)task;
 	slot->nr = nr;
 	slot->parts = PART_FILEIO;
 	slot->ns = bpf_ktime_get_ns();

@@ -45,7 +45,7 @@ const BANK_SWITCH_WAIT_MS = 5;
 /** The per-syscall tracepoint entry program for each enum file_source: each reads only the arguments its syscalls have. */
 const ENTRY_PROGRAMS = ['fileio_fd_enter', 'fileio_open_enter', 'fileio_stat_at_enter'];
 /** Maps that hold one receiver's settings, emptied when it stops so that a later one on the same probe starts clean. */
-const PER_RECEIVER_MAPS = ['fileio_filter_pids', 'fileio_filter_comms', 'fileio_filter_cgroups', 'filesystem_filter', 'filesystems', ...SERIES_MAPS];
+const PER_RECEIVER_MAPS = ['fileio_filter_pids', 'fileio_filter_comms', 'fileio_filter_cgroups', 'filesystem_filter', 'filesystems', 'last_filesystem', ...SERIES_MAPS];
 
 export class FileioReceiver extends ProbePartReceiver {
   private readonly workloads = new WorkloadLabels();

@@ -1,0 +1,155 @@
+/**
+ * The cost a syscall pays for the fileio receiver: a 4 KiB pread from the page
+ * cache (a call it measures) and getppid (one it ignores), each in a tight
+ * loop (bench/io/fileio_loop.c) timed with:
+ * - bare: nothing attached;
+ * - fileio: the receiver alone (per-syscall tracepoints on the file syscalls);
+ * - syscalls: the syscalls receiver alone (raw sys_enter/sys_exit);
+ * - both: the two on one shared program pair, as in the default pipeline;
+ * - empty_pair: empty programs on raw sys_enter/sys_exit, the floor of any BPF there
+ *   (bench/syscalls/empty_pair.bpf.c);
+ * - empty_tracepoints: empty programs on pread64's own syscall tracepoints, the floor
+ *   of the route fileio takes alone.
+ * Receivers start through their factories with their default configs, as the
+ * collector starts them. Modes take turns within each round so that drift on a
+ * busy machine spreads over all of them; a mode's added cost is its time per
+ * call minus the bare time of the same round; medians over rounds are reported.
+ *
+ * usage: node dist/bench/io/fileio_bench.js --file PATH [--reps N] [--preads N] [--getppids N]   (bench/io/fileio.sh sets it up)
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { Component, Consumer } from '../../collector/component.js';
+import { projectPath } from '../../collector/paths.js';
+import { BpfObject } from '../../native/index.js';
+import { fileioReceiverFactory } from '../../receivers/fileio/factory.js';
+import { syscallsReceiverFactory } from '../../receivers/syscalls/factory.js';
+import { testHost, testSettings } from '../../test/support/components.js';
+
+const LOOP = projectPath('build/bench/io/fileio_loop');
+const EMPTY_PAIR = projectPath('build/bench/io/empty_pair.bpf.o');
+const EMPTY_TRACEPOINTS = projectPath('build/bench/io/fileio_empty_tracepoints.bpf.o');
+
+const MODES = ['bare', 'fileio', 'syscalls', 'both', 'empty_pair', 'empty_tracepoints'] as const;
+type Mode = (typeof MODES)[number];
+const LOOPS = ['pread', 'getppid'] as const;
+type Loop = (typeof LOOPS)[number];
+/** Attaches a mode's tracing and returns how to detach it. */
+type Setup = () => Promise<() => Promise<void>>;
+
+const discard: Consumer<'metrics'> = { consume: async () => {} };
+
+function fileio(): Component {
+  return fileioReceiverFactory.create(testSettings('receiver', 'fileio'), fileioReceiverFactory.configSchema.parse({}), { metrics: discard });
+}
+
+function syscalls(): Component {
+  return syscallsReceiverFactory.create(testSettings('receiver', 'syscalls'), syscallsReceiverFactory.configSchema.parse({}), { metrics: discard });
+}
+
+/** Creates the receivers first (as the collector does), then starts them in order; shuts them down in reverse. */
+function receivers(...create: (() => Component)[]): Setup {
+  return async () => {
+    const components = create.map((make) => make());
+    for (const component of components) await component.start(testHost());
+    return async () => {
+      for (const component of components.reverse()) await component.shutdown();
+    };
+  };
+}
+
+function emptyPrograms(path: string, attach: (object: BpfObject) => void): Setup {
+  return async () => {
+    const object = BpfObject.open(path);
+    object.load();
+    attach(object);
+    return async () => object.close();
+  };
+}
+
+const setups: Record<Mode, Setup> = {
+  bare: async () => async () => {},
+  fileio: receivers(fileio),
+  syscalls: receivers(syscalls),
+  both: receivers(fileio, syscalls),
+  empty_pair: emptyPrograms(EMPTY_PAIR, (object) => {
+    object.attach('empty_enter', { kind: 'auto' });
+    object.attach('empty_exit', { kind: 'auto' });
+  }),
+  empty_tracepoints: emptyPrograms(EMPTY_TRACEPOINTS, (object) => {
+    object.attach('empty_tracepoint_enter', { kind: 'tracepoint', category: 'syscalls', name: 'sys_enter_pread64' });
+    object.attach('empty_tracepoint_exit', { kind: 'tracepoint', category: 'syscalls', name: 'sys_exit_pread64' });
+  }),
+};
+
+async function timeLoop(args: string[]): Promise<number> {
+  const child = spawn(LOOP, args, { stdio: ['ignore', 'pipe', 'inherit'] });
+  let output = '';
+  child.stdout!.on('data', (chunk) => (output += chunk));
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const nsPerCall = Number(output.trim());
+  if (code !== 0 || !Number.isFinite(nsPerCall)) throw new Error(`fileio_loop ${args.join(' ')} failed (exit ${code}): ${output}`);
+  return nsPerCall;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
+
+const { values: options } = parseArgs({
+  options: { file: { type: 'string' }, reps: { type: 'string', default: '5' }, preads: { type: 'string', default: '1000000' }, getppids: { type: 'string', default: '2000000' } },
+});
+if (!options.file) throw new Error('--file PATH is required: run bash bench/io/fileio.sh');
+const reps = Number(options.reps);
+const argv: Record<Loop, string[]> = { pread: ['pread', options.file, options.preads!], getppid: ['getppid', options.getppids!] };
+for (const path of [LOOP, EMPTY_PAIR, EMPTY_TRACEPOINTS]) if (!existsSync(path)) throw new Error(`${path} is missing: run bash bench/io/fileio.sh`);
+
+const perCall = Object.fromEntries(LOOPS.map((loop) => [loop, Object.fromEntries(MODES.map((mode) => [mode, [] as number[]]))])) as Record<Loop, Record<Mode, number[]>>;
+const added = Object.fromEntries(LOOPS.map((loop) => [loop, Object.fromEntries(MODES.map((mode) => [mode, [] as number[]]))])) as Record<Loop, Record<Mode, number[]>>;
+for (let round = 0; round < reps; round++) {
+  const order = MODES.map((_, i) => MODES[(i + round) % MODES.length]);
+  const times = { pread: {}, getppid: {} } as Record<Loop, Record<Mode, number>>;
+  for (const mode of order) {
+    const detach = await setups[mode]();
+    try {
+      for (const loop of LOOPS) times[loop][mode] = await timeLoop(argv[loop]);
+    } finally {
+      await detach();
+    }
+  }
+  for (const loop of LOOPS)
+    for (const mode of MODES) {
+      perCall[loop][mode].push(times[loop][mode]);
+      added[loop][mode].push(times[loop][mode] - times[loop].bare);
+    }
+  process.stderr.write(`round ${round + 1}/${reps}: ${LOOPS.map((loop) => `${loop} ${MODES.map((m) => `${m} ${times[loop][m].toFixed(1)}`).join(', ')}`).join(' | ')} ns/call\n`);
+}
+
+const summary = Object.fromEntries(
+  LOOPS.map((loop) => [loop, Object.fromEntries(MODES.map((mode) => [mode, { nsPerCall: median(perCall[loop][mode]), addedNs: median(added[loop][mode]) }]))]),
+) as Record<Loop, Record<Mode, { nsPerCall: number; addedNs: number }>>;
+const floor = summary.pread.empty_pair.addedNs;
+const ratios = {
+  fileioOverFloor: summary.pread.fileio.addedNs / floor,
+  syscallsOverFloor: summary.pread.syscalls.addedNs / floor,
+  bothOverFloor: summary.pread.both.addedNs / floor,
+  syscallsOverFloorGetppid: summary.getppid.syscalls.addedNs / summary.getppid.empty_pair.addedNs,
+  fileioIgnoredOverFloor: summary.getppid.fileio.addedNs / summary.getppid.empty_pair.addedNs,
+};
+
+console.log(`${reps} rounds; ${options.preads} preads of 4 KiB and ${options.getppids} getppids per run; medians:\n`);
+console.log(`${'mode'.padEnd(18)} ${'pread ns'.padStart(9)} ${'added'.padStart(7)} ${'getppid ns'.padStart(11)} ${'added'.padStart(7)}`);
+for (const mode of MODES) {
+  const { pread, getppid } = summary;
+  console.log(
+    `${mode.padEnd(18)} ${pread[mode].nsPerCall.toFixed(1).padStart(9)} ${pread[mode].addedNs.toFixed(1).padStart(7)} ${getppid[mode].nsPerCall.toFixed(1).padStart(11)} ${getppid[mode].addedNs.toFixed(1).padStart(7)}`,
+  );
+}
+console.log(`\npread:   fileio ${ratios.fileioOverFloor.toFixed(2)}x, syscalls ${ratios.syscallsOverFloor.toFixed(2)}x, both ${ratios.bothOverFloor.toFixed(2)}x the empty raw pair`);
+console.log(`getppid: syscalls ${ratios.syscallsOverFloorGetppid.toFixed(2)}x the empty raw pair; fileio (ignores it) adds ${summary.getppid.fileio.addedNs.toFixed(1)} ns = ${ratios.fileioIgnoredOverFloor.toFixed(2)}x`);
+console.log(`${ratios.fileioOverFloor <= 2 ? 'PASS' : 'FAIL'}  fileio adds at most 2x the floor to a pread it measures`);
+console.log(`${ratios.syscallsOverFloorGetppid <= 2 && ratios.syscallsOverFloor <= 2 ? 'PASS' : 'FAIL'}  syscalls adds at most 2x the floor (getppid and pread)`);
+console.log(JSON.stringify({ reps, summary, ratios, runs: perCall }));
