@@ -2,6 +2,7 @@
 import type { BpfObject } from '../../native/index.js';
 import { HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
 import { cString } from '../common/polling.js';
+import { expectMapLayout } from '../common/map-layout.js';
 
 export const COMM_LEN = 16;
 export const DISK_NAME_LEN = 32;
@@ -46,14 +47,9 @@ export function readSeriesKey(keys: Buffer, offset: number): SeriesKey {
 
 /** Fails at start, with what differs, if the object's maps do not have the layouts above. */
 export function checkLayout(object: BpfObject): void {
-  const expect = (map: string, keySize: number, valueSize: number) => {
-    const info = object.mapInfo(map);
-    if (info.keySize !== keySize || info.valueSize !== valueSize)
-      throw new Error(`map "${map}" has ${info.keySize}-byte keys and ${info.valueSize}-byte values, expected ${keySize} and ${valueSize}: rebuild with \`make -C bpf\``);
-  };
-  expect('series', SERIES_KEY_SIZE, SERIES_VALUE_SIZE);
-  expect('errors', ERROR_KEY_SIZE, 8);
-  expect('in_flight', 4, REQUEST_START_SIZE);
-  expect('device_names', 4, DISK_NAME_LEN);
-  expect('receiver_settings', 4, SETTINGS_SIZE);
+  expectMapLayout(object, 'series', SERIES_KEY_SIZE, SERIES_VALUE_SIZE);
+  expectMapLayout(object, 'errors', ERROR_KEY_SIZE, 8);
+  expectMapLayout(object, 'in_flight', 4, REQUEST_START_SIZE);
+  expectMapLayout(object, 'device_names', 4, DISK_NAME_LEN);
+  expectMapLayout(object, 'receiver_settings', 4, SETTINGS_SIZE);
 }

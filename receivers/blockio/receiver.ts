@@ -12,7 +12,7 @@ import { BpfObject, numPossibleCpus } from '../../native/index.js';
 import { CounterSeries } from '../common/counter-series.js';
 import { histogramCount, HistogramSeries } from '../common/latency-histogram.js';
 import { reportLosses } from '../common/losses.js';
-import { cString, PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
+import { cString, drainReportingFill, PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
 import { aggregateBits, TaskLabels } from '../common/task-labels.js';
 import type { BlockioConfig } from './config.js';
 import {
@@ -63,12 +63,10 @@ export class BlockioReceiver extends PollingBpfReceiver {
   protected override async collect(object: BpfObject, startTimeMs: number, endTimeMs: number): Promise<void> {
     const { telemetry } = this.settings;
     const cpus = numPossibleCpus();
-    const series = object.drain('series');
-    const errors = object.drain('errors');
+    const series = drainReportingFill(object, telemetry, 'series');
+    const errors = drainReportingFill(object, telemetry, 'errors');
     // After the series: a series' name is written before the series is, so every series drained has its name.
     this.readDeviceNames(object);
-    telemetry.mapFill('series', series.count, object.mapInfo('series').maxEntries);
-    telemetry.mapFill('errors', errors.count, object.mapInfo('errors').maxEntries);
     telemetry.mapFill('in_flight', this.slotsTaken(object), object.mapInfo('in_flight').maxEntries);
     reportLosses(object, telemetry, LOSS_REASONS);
 

@@ -1,6 +1,7 @@
 /** Map layouts from bpf/dns.h, checked against the loaded object at start. */
 import type { BpfObject } from '../../native/index.js';
 import { HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
+import { expectMapLayout } from '../common/map-layout.js';
 
 export const COMM_LEN = 16;
 export const NAME_LEN = 256;
@@ -34,16 +35,11 @@ export const LOSS_REASONS = [
 
 /** Fails at start, with what differs, if the object's maps do not have the layouts above. */
 export function checkLayout(object: BpfObject): void {
-  const expect = (map: string, keySize: number, valueSize: number) => {
-    const info = object.mapInfo(map);
-    if (info.keySize !== keySize || info.valueSize !== valueSize)
-      throw new Error(`map "${map}" has ${info.keySize}-byte keys and ${info.valueSize}-byte values, expected ${keySize} and ${valueSize}: rebuild with \`make -C bpf\``);
-  };
-  expect('receiver_settings', 4, SETTINGS_SIZE);
-  expect('in_flight', FLOW_SIZE, QUERY.size);
-  expect('histograms', SERIES.size, HISTOGRAM_VALUE_SIZE);
-  expect('failures', FAILURE_KEY.size, 8);
-  expect('resolver_calls', 4, RESOLVER_CALL.size);
-  expect('losses', 4, 8);
+  expectMapLayout(object, 'receiver_settings', 4, SETTINGS_SIZE);
+  expectMapLayout(object, 'in_flight', FLOW_SIZE, QUERY.size);
+  expectMapLayout(object, 'histograms', SERIES.size, HISTOGRAM_VALUE_SIZE);
+  expectMapLayout(object, 'failures', FAILURE_KEY.size, 8);
+  expectMapLayout(object, 'resolver_calls', 4, RESOLVER_CALL.size);
+  expectMapLayout(object, 'losses', 4, 8);
   if (object.mapInfo('losses').maxEntries !== LOSS_REASONS.length) throw new Error('map "losses" does not have one entry per loss reason: rebuild with `make -C bpf`');
 }

@@ -13,7 +13,7 @@ import type { BpfObject } from '../../native/index.js';
 import { CounterSeries } from '../common/counter-series.js';
 import { histogramCount, HistogramSeries, HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
 import { reportLosses } from '../common/losses.js';
-import { cString, PollingBpfReceiver } from '../common/polling.js';
+import { cString, drainReportingFill, PollingBpfReceiver } from '../common/polling.js';
 import { aggregateBits, TaskLabels } from '../common/task-labels.js';
 import type { DnsConfig } from './config.js';
 import { DomainCap, OTHER_DOMAIN } from './domain-cap.js';
@@ -84,10 +84,8 @@ export class DnsReceiver extends PollingBpfReceiver {
     const { telemetry } = this.settings;
     const timeouts = this.expireQueries(object);
     this.expireResolverCalls(object);
-    const histograms = object.drain('histograms');
-    const failures = object.drain('failures');
-    telemetry.mapFill('histograms', histograms.count, object.mapInfo('histograms').maxEntries);
-    telemetry.mapFill('failures', failures.count, object.mapInfo('failures').maxEntries);
+    const histograms = drainReportingFill(object, telemetry, 'histograms');
+    const failures = drainReportingFill(object, telemetry, 'failures');
     reportLosses(object, telemetry, LOSS_REASONS);
 
     const cgroupIds: bigint[] = [];

@@ -2,6 +2,7 @@
 import type { BpfObject } from '../../native/index.js';
 import { HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
 import { cString } from '../common/polling.js';
+import { expectMapLayout } from '../common/map-layout.js';
 
 export const COMM_LEN = 16;
 
@@ -70,13 +71,8 @@ function ipv4(bytes: Buffer, offset: number): string {
 
 /** Fails at start, with what differs, if the object's maps do not have the layouts above. */
 export function checkLayout(object: BpfObject): void {
-  const expect = (map: string, keySize: number, valueSize: number) => {
-    const info = object.mapInfo(map);
-    if (info.keySize !== keySize || info.valueSize !== valueSize)
-      throw new Error(`map "${map}" has ${info.keySize}-byte keys and ${info.valueSize}-byte values, expected ${keySize} and ${valueSize}: rebuild with \`make -C bpf\``);
-  };
-  expect('durations', SERIES_KEY_SIZE, HISTOGRAM_VALUE_SIZE);
-  expect('counts', COUNT_KEY_SIZE, 8);
-  expect('receiver_settings', 4, SETTINGS_SIZE);
-  expect('filter_comms', COMM_LEN, 1);
+  expectMapLayout(object, 'durations', SERIES_KEY_SIZE, HISTOGRAM_VALUE_SIZE);
+  expectMapLayout(object, 'counts', COUNT_KEY_SIZE, 8);
+  expectMapLayout(object, 'receiver_settings', 4, SETTINGS_SIZE);
+  expectMapLayout(object, 'filter_comms', COMM_LEN, 1);
 }

@@ -11,7 +11,7 @@ import { CounterSeries } from '../common/counter-series.js';
 import { FirstValuesCap, OTHER_VALUE } from '../common/label-cap.js';
 import { histogramCount, HistogramSeries, HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
 import { reportLosses } from '../common/losses.js';
-import { PollingBpfReceiver, sumPerCpuU64, u32 } from '../common/polling.js';
+import { drainReportingFill, PollingBpfReceiver, sumPerCpuU64, u32 } from '../common/polling.js';
 import { writeProcessFilters } from '../common/process-filter.js';
 import { aggregateBits, TaskLabels } from '../common/task-labels.js';
 import { errnoName } from '../syscalls/errno-names.js';
@@ -63,10 +63,8 @@ export class TcpReceiver extends PollingBpfReceiver {
   protected override async collect(object: BpfObject, startTimeMs: number, endTimeMs: number): Promise<void> {
     const { telemetry } = this.settings;
     const cpus = numPossibleCpus();
-    const durationEntries = object.drain('durations');
-    const countEntries = object.drain('counts');
-    telemetry.mapFill('durations', durationEntries.count, object.mapInfo('durations').maxEntries);
-    telemetry.mapFill('counts', countEntries.count, object.mapInfo('counts').maxEntries);
+    const durationEntries = drainReportingFill(object, telemetry, 'durations');
+    const countEntries = drainReportingFill(object, telemetry, 'counts');
     reportLosses(object, telemetry, LOSS_REASONS);
 
     const durationKeys = Array.from({ length: durationEntries.count }, (_, i) => readSeriesKey(durationEntries.keys, i * SERIES_KEY_SIZE));

@@ -4,6 +4,7 @@ import { HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
 import { cString } from '../common/polling.js';
 import type { OpensslLayout } from './openssl-layout.js';
 import { SSL_REASON_NAMES, X509_VERIFY_NAMES } from './reason-names.js';
+import { expectMapLayout } from '../common/map-layout.js';
 
 const COMM_LEN = 16;
 const SERVER_NAME_LEN = 256;
@@ -78,13 +79,8 @@ export function settingsValue(aggregate: number, layout: OpensslLayout): Buffer 
 
 /** Fails at start, with what differs, if the object's maps do not have the layouts above. */
 export function checkLayout(object: BpfObject): void {
-  const expect = (map: string, keySize: number, valueSize: number) => {
-    const info = object.mapInfo(map);
-    if (info.keySize !== keySize || info.valueSize !== valueSize)
-      throw new Error(`map "${map}" has ${info.keySize}-byte keys and ${info.valueSize}-byte values, expected ${keySize} and ${valueSize}: rebuild with \`make -C bpf\``);
-  };
-  expect('tls_settings', 4, SETTINGS_SIZE);
-  expect('handshakes', SSL_KEY_SIZE, HANDSHAKE_SIZE);
-  expect('durations', SERIES_KEY_SIZE, HISTOGRAM_VALUE_SIZE);
-  expect('failures', FAILURE_KEY_SIZE, 8);
+  expectMapLayout(object, 'tls_settings', 4, SETTINGS_SIZE);
+  expectMapLayout(object, 'handshakes', SSL_KEY_SIZE, HANDSHAKE_SIZE);
+  expectMapLayout(object, 'durations', SERIES_KEY_SIZE, HISTOGRAM_VALUE_SIZE);
+  expectMapLayout(object, 'failures', FAILURE_KEY_SIZE, 8);
 }

@@ -14,7 +14,7 @@ import { CounterSeries } from '../common/counter-series.js';
 import { FirstValuesCap, OTHER_VALUE } from '../common/label-cap.js';
 import { histogramCount, HistogramSeries, HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
 import { reportLosses } from '../common/losses.js';
-import { PollingBpfReceiver, sumPerCpuU64, u32 } from '../common/polling.js';
+import { drainReportingFill, PollingBpfReceiver, sumPerCpuU64, u32 } from '../common/polling.js';
 import { aggregateBits, TaskLabels } from '../common/task-labels.js';
 import type { TlsConfig } from './config.js';
 import { checkLayout, FAILURE_KEY_SIZE, LOSS_REASONS, readSeriesKey, reasonName, SERIES_KEY_SIZE, settingsValue, type SeriesKey } from './layout.js';
@@ -61,10 +61,8 @@ export class TlsReceiver extends PollingBpfReceiver {
     const { telemetry } = this.settings;
     this.probes.scan(object);
     const cpus = numPossibleCpus();
-    const durations = object.drain('durations');
-    const failures = object.drain('failures');
-    telemetry.mapFill('durations', durations.count, object.mapInfo('durations').maxEntries);
-    telemetry.mapFill('failures', failures.count, object.mapInfo('failures').maxEntries);
+    const durations = drainReportingFill(object, telemetry, 'durations');
+    const failures = drainReportingFill(object, telemetry, 'failures');
     reportLosses(object, telemetry, LOSS_REASONS);
 
     const durationKeys = Array.from({ length: durations.count }, (_, i) => readSeriesKey(durations.keys, i * SERIES_KEY_SIZE));
