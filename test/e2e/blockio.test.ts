@@ -44,9 +44,8 @@ test('O_DIRECT writes to a loop device are scraped as exactly that many block wr
     assert.match(exposition, /# TYPE ebpf_block_io_duration_seconds histogram/);
     assertPromtoolClean(exposition);
 
-    const status = await collector.status();
     assert.deepEqual(
-      status.components.map((c) => [c.kind, c.id, c.status]),
+      await collector.statuses(),
       [
         ['exporter', 'prometheus', 'ok'],
         ['receiver', 'blockio', 'ok'],
@@ -63,20 +62,7 @@ test('O_DIRECT writes to a loop device are scraped as exactly that many block wr
 
 test('validate names the path of each bad blockio setting', () => {
   assertRefusedByValidate(
-    `
-receivers:
-  blockio:
-    aggregate_by: [cgroup, tid]
-    devices: [/dev/vda]
-    interval: 10s
-exporters:
-  prometheus: {}
-service:
-  pipelines:
-    metrics:
-      receivers: [blockio]
-      exporters: [prometheus]
-`,
+    { blockio: { aggregate_by: ['cgroup', 'tid'], devices: ['/dev/vda'], interval: '10s' } },
     [
       /receivers::blockio::aggregate_by::1: must be one of cgroup, pid, comm, got string "tid"/,
       /receivers::blockio::devices::0: expected a disk name as in \/sys\/block, e\.g\. "vda"/,

@@ -60,9 +60,8 @@ test('queries by dig and getaddrinfo are scraped by domain and reason, exactly, 
     assert.match(exposition, new RegExp(`ebpf_dns_query_duration_seconds_count\\{domain="${ok.replaceAll('.', '\\.')}",pod="",namespace="",container=""`));
     assertPromtoolClean(exposition);
 
-    const status = await collector.status();
     assert.deepEqual(
-      status.components.map((c) => [c.kind, c.id, c.status]),
+      await collector.statuses(),
       [
         ['exporter', 'prometheus', 'ok'],
         ['receiver', 'dns', 'ok'],
@@ -76,20 +75,7 @@ test('queries by dig and getaddrinfo are scraped by domain and reason, exactly, 
 
 test('bad dns config is refused by `validate` with exit status 2, naming each path', () => {
   assertRefusedByValidate(
-    `
-receivers:
-  dns:
-    port: 0
-    timeout: soon
-    aggregate_by: [tid]
-exporters:
-  prometheus: {}
-service:
-  pipelines:
-    metrics:
-      receivers: [dns]
-      exporters: [prometheus]
-`,
+    { dns: { port: 0, timeout: 'soon', aggregate_by: ['tid'] } },
     [
       /receivers::dns::port: must be at least 1, got number 0/,
       /receivers::dns::timeout: expected a duration such as "10s" or "500ms", got string "soon"/,

@@ -57,9 +57,8 @@ test('connects, refusals and connects without a route are scraped by dst_ip and 
     assert.match(exposition, /# TYPE ebpf_network_connect_duration_seconds histogram/);
     assert.match(exposition, /ebpf_network_connect_duration_seconds_count\{dst_ip="127\.0\.0\.1",pod="",namespace="",container=""/);
     assertPromtoolClean(exposition);
-    const status = await collector.status();
     assert.deepEqual(
-      status.components.map((c) => [c.kind, c.id, c.status]),
+      await collector.statuses(),
       [
         ['exporter', 'prometheus', 'ok'],
         ['receiver', 'tcp', 'ok'],
@@ -74,20 +73,7 @@ test('connects, refusals and connects without a route are scraped by dst_ip and 
 
 test('bad tcp config is refused by `validate` with exit status 2, naming each path', () => {
   assertRefusedByValidate(
-    `
-receivers:
-  tcp:
-    max_destinations: 0
-    aggregate_by: [tid]
-    collection_interval: often
-exporters:
-  prometheus: {}
-service:
-  pipelines:
-    metrics:
-      receivers: [tcp]
-      exporters: [prometheus]
-`,
+    { tcp: { max_destinations: 0, aggregate_by: ['tid'], collection_interval: 'often' } },
     [
       /receivers::tcp::max_destinations: /,
       /receivers::tcp::aggregate_by::0: must be one of cgroup, pid, comm, got string "tid"/,

@@ -68,20 +68,7 @@ test('curl and node https handshakes are scraped by SNI name, side and reason, e
 
 test('bad tls config is refused by `validate` with exit status 2, naming each path', () => {
   assertRefusedByValidate(
-    `
-receivers:
-  tls:
-    binaries: [usr/bin/node]
-    max_server_names: 0
-    aggregate_by: [tid]
-exporters:
-  prometheus: {}
-service:
-  pipelines:
-    metrics:
-      receivers: [tls]
-      exporters: [prometheus]
-`,
+    { tls: { binaries: ['usr/bin/node'], max_server_names: 0, aggregate_by: ['tid'] } },
     [
       /receivers::tls::binaries::0: expected an absolute path/,
       /receivers::tls::max_server_names: /,

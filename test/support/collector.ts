@@ -70,6 +70,11 @@ export class RunningCollector {
     return (await fetch(`${this.statusUrl}/status`)).json() as never;
   }
 
+  /** [kind, id, status] of every component, as /status lists them. */
+  async statuses(): Promise<string[][]> {
+    return (await this.status()).components.map((c) => [c.kind, c.id, c.status]);
+  }
+
   /** Sends SIGTERM and returns the exit code. */
   async stop(): Promise<number | null> {
     if (this.child.exitCode === null) this.child.kill('SIGTERM');
@@ -127,13 +132,21 @@ export async function startScrapedCollector(receivers: Record<string, unknown>):
   return { collector: await RunningCollector.start(prometheusPipeline(receivers, metricsPort)), metricsPort };
 }
 
-/** Runs `ebpf-collector validate` on `yaml`: it must refuse it with exit status 2 and print every one of `problems`. */
-export function assertRefusedByValidate(yaml: string, problems: RegExp[]): void {
+/**
+ * Runs `ebpf-collector validate` on `config`: a whole pipeline.yaml, or
+ * receivers (id: config) in a metrics pipeline to a Prometheus exporter. It
+ * must refuse it with exit status 2 and print every one of `problems`.
+ */
+export function assertRefusedByValidate(config: string | Record<string, unknown>, problems: RegExp[]): void {
+  const yaml =
+    typeof config === 'string'
+      ? config
+      : stringify({ receivers: config, exporters: { prometheus: {} }, service: { pipelines: { metrics: { receivers: Object.keys(config), exporters: ['prometheus'] } } } });
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-collector-validate-'));
   try {
-    const config = join(dir, 'pipeline.yaml');
-    writeFileSync(config, yaml);
-    const result = spawnSync(projectPath('bin/ebpf-collector'), ['validate', '--config', config], { encoding: 'utf8' });
+    const path = join(dir, 'pipeline.yaml');
+    writeFileSync(path, yaml);
+    const result = spawnSync(projectPath('bin/ebpf-collector'), ['validate', '--config', path], { encoding: 'utf8' });
     assert.equal(result.status, 2, result.stderr);
     for (const problem of problems) assert.match(result.stderr, problem);
   } finally {

@@ -11,6 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { projectPath } from '../../../collector/paths.js';
+import { freePort } from '../../../test/support/collector.js';
 
 const TESTDATA = projectPath('receivers', 'tls', 'testdata');
 
@@ -58,7 +59,7 @@ export class TlsFixture {
   /** `openssl s_server -www` for both names (the second by SNI), with `extra` arguments. */
   async opensslServer(extra: string[] = []): Promise<Server> {
     const [a, b] = this.names;
-    const port = await freeLoopbackPort();
+    const port = await freePort();
     const args = ['s_server', '-accept', `127.0.0.1:${port}`, '-cert', this.path(`${a}.pem`), '-key', this.path(`${a}.key`)];
     args.push('-servername', b, '-cert2', this.path(`${b}.pem`), '-key2', this.path(`${b}.key`), '-www', ...extra);
     return this.start('openssl', args, 'ACCEPT', () => port);
@@ -117,18 +118,6 @@ function stop(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     child.once('exit', () => resolve());
     child.kill('SIGTERM');
-  });
-}
-
-async function freeLoopbackPort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
   });
 }
 
