@@ -6,15 +6,12 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { projectPath } from '../../collector/paths.js';
-import { eventually, freePort, RunningCollector, startScrapedCollector } from '../support/collector.js';
-import { RunningPrometheus, type QuerySample } from '../support/prometheus.js';
-
-const RULES_DIR = projectPath('deploy/prometheus/rules');
+import { freePort, RunningCollector, startScrapedCollector } from '../support/collector.js';
+import { projectRuleFiles, RunningPrometheus } from '../support/prometheus.js';
 const SERVER_NAME = 'rules.test';
 const DOMAIN = 'lookup.rules.test';
 
@@ -85,9 +82,7 @@ before(async () => {
   start('/bin/sh', ['-c', `while :; do curl -s -o /dev/null --cacert ${join(dir, 'server.pem')} --resolve ${SERVER_NAME}:${tlsPort}:127.0.0.1 https://${SERVER_NAME}:${tlsPort}/; sleep 0.2; done`]);
   prometheus = await RunningPrometheus.start({
     targets: [`127.0.0.1:${metricsPort}`],
-    ruleFiles: readdirSync(RULES_DIR)
-      .filter((name) => name.endsWith('.yml'))
-      .map((name) => `${RULES_DIR}/${name}`),
+    ruleFiles: projectRuleFiles(),
   });
 });
 
@@ -97,28 +92,13 @@ after(async () => {
   await collector?.stop();
 });
 
-/** Polls `expr` until it returns at least one sample; the rules' first values need two scrapes and an evaluation. */
-async function firstSamples(expr: string): Promise<QuerySample[]> {
-  return eventually(`${expr} to return data`, 90_000, async () => {
-    const samples = await prometheus!.query(expr);
-    return samples.length > 0 ? samples : undefined;
-  });
-}
-
 test('every receiver started and every rule evaluates without error', async () => {
   const status = await collector!.status();
   for (const id of ['tcp', 'dns', 'tls']) {
     const component = status.components.find((c) => c.id === id && c.kind === 'receiver');
     assert.equal(component?.status, 'ok', `${id}: ${JSON.stringify(component)}\n${collector!.stderr}`);
   }
-  await eventually('every rule to be evaluated without error', 30_000, async () => {
-    const rules = (await (await fetch(`${prometheus!.url}/api/v1/rules`)).json()) as {
-      data: { groups: { rules: { name: string; health: string }[] }[] };
-    };
-    const all = rules.data.groups.flatMap((g) => g.rules);
-    if (all.length === 0 || all.some((r) => r.health !== 'ok')) return undefined;
-    return true;
-  });
+  await prometheus!.everyRuleHealthy(30_000);
 });
 
 // Loopback connects, queries and handshakes take well under 100 ms; NaN (nothing in the window) fails too.
@@ -128,7 +108,7 @@ for (const [rule, labels] of [
   ['tls:handshake_latency:p95', `server_name="${SERVER_NAME}"`],
 ] as const) {
   test(`${rule} returns the workload's latency`, async () => {
-    const [sample] = await firstSamples(`${rule}{${labels}}`);
+    const [sample] = await prometheus!.firstSamples(`${rule}{${labels}}`, 90_000);
     assert.ok(sample.value > 0 && sample.value < 0.1, `${rule}{${labels}} = ${sample.value}`);
   });
 }

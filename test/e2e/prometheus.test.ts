@@ -5,13 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
-import { projectPath } from '../../collector/paths.js';
-import { eventually, freePort, RunningCollector } from '../support/collector.js';
-import { RunningPrometheus, type QuerySample } from '../support/prometheus.js';
-
-const RULES_DIR = projectPath('deploy/prometheus/rules');
+import { RunningCollector, startScrapedCollector } from '../support/collector.js';
+import { projectRuleFiles, RunningPrometheus, type QuerySample } from '../support/prometheus.js';
 
 /** Loops over an open of a missing file (openat fails with ENOENT) and getppid (never fails). */
 const WORKLOAD = `
@@ -33,28 +29,11 @@ let prometheus: RunningPrometheus | undefined;
 before(async () => {
   workload = spawn('/usr/bin/python3', ['-c', WORKLOAD], { stdio: 'ignore' });
   assert.ok(workload.pid, 'the workload should start');
-  const metricsPort = await freePort();
-  collector = await RunningCollector.start(`
-receivers:
-  syscalls:
-    collection_interval: 1s
-    pids: [${workload.pid}]
-exporters:
-  prometheus:
-    endpoint: 127.0.0.1:${metricsPort}
-service:
-  http:
-    endpoint: 127.0.0.1:HTTP_PORT
-  pipelines:
-    metrics:
-      receivers: [syscalls]
-      exporters: [prometheus]
-`);
+  let metricsPort: number;
+  ({ collector, metricsPort } = await startScrapedCollector({ syscalls: { collection_interval: '1s', pids: [workload.pid] } }));
   prometheus = await RunningPrometheus.start({
     targets: [`127.0.0.1:${metricsPort}`],
-    ruleFiles: readdirSync(RULES_DIR)
-      .filter((name) => name.endsWith('.yml'))
-      .map((name) => `${RULES_DIR}/${name}`),
+    ruleFiles: projectRuleFiles(),
   });
 });
 
@@ -64,12 +43,8 @@ after(async () => {
   await collector?.stop();
 });
 
-/** Polls `expr` until it returns at least one sample; the rules' first values need two scrapes and an evaluation. */
 async function firstSamples(expr: string): Promise<QuerySample[]> {
-  return eventually(`${expr} to return data`, 60_000, async () => {
-    const samples = await prometheus!.query(expr);
-    return samples.length > 0 ? samples : undefined;
-  });
+  return prometheus!.firstSamples(expr, 60_000);
 }
 
 test('Prometheus scrapes the collector and loads every rule file', async () => {
@@ -79,17 +54,9 @@ test('Prometheus scrapes the collector and loads every rule file', async () => {
     [1],
     `the collector should be up: ${JSON.stringify(up)}\n${prometheus!.log}`,
   );
-  const rules = (await (await fetch(`${prometheus!.url}/api/v1/rules`)).json()) as {
-    data: { groups: { file: string; rules: { name: string; health: string; lastError?: string }[] }[] };
-  };
-  const loaded = rules.data.groups.flatMap((g) => g.rules);
+  const loaded = await prometheus!.rules();
   assert.ok(loaded.some((r) => r.name === 'syscall:latency:p99') && loaded.some((r) => r.name === 'HighSyscallErrorRate'));
-  await eventually('every rule to be evaluated without error', 10_000, async () => {
-    const now = (await (await fetch(`${prometheus!.url}/api/v1/rules`)).json()) as typeof rules;
-    const bad = now.data.groups.flatMap((g) => g.rules).filter((r) => r.health !== 'ok');
-    if (bad.length > 0) throw new Error(JSON.stringify(bad));
-    return true;
-  });
+  await prometheus!.everyRuleHealthy(10_000);
 });
 
 test('syscall:error_rate shows the workload\'s failing opens, and no failing getppid', async () => {

@@ -4,14 +4,23 @@
  * second, keeps its data in a temporary directory, and answers instant queries.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { projectPath } from '../../collector/paths.js';
 import { eventually, freePort } from './collector.js';
 
 const PROMETHEUS_BINARY = '/usr/bin/prometheus';
 /** The job name the targets are scraped under, so queries can select them by `job`. */
 const SCRAPE_JOB = 'ebpf-collector';
+
+/** The project's rule files (deploy/prometheus/rules/*.yml), as absolute paths. */
+export function projectRuleFiles(): string[] {
+  const dir = projectPath('deploy/prometheus/rules');
+  return readdirSync(dir)
+    .filter((name) => name.endsWith('.yml'))
+    .map((name) => `${dir}/${name}`);
+}
 
 export interface PrometheusOptions {
   /** host:port of each scrape target; metrics are read from /metrics. */
@@ -89,6 +98,32 @@ export class RunningPrometheus {
     if (body.status !== 'success' || !body.data) throw new Error(`query ${expr} failed: ${body.error ?? response.status}`);
     if (body.data.resultType !== 'vector') throw new Error(`query ${expr} returned a ${body.data.resultType}, not a vector`);
     return body.data.result.map(({ metric, value }) => ({ labels: metric, value: parseSampleValue(value[1]) }));
+  }
+
+  /** Polls `expr` until it returns at least one sample; recording rules' first values need two scrapes and an evaluation. */
+  async firstSamples(expr: string, timeoutMs: number): Promise<QuerySample[]> {
+    return eventually(`${expr} to return data`, timeoutMs, async () => {
+      const samples = await this.query(expr);
+      return samples.length > 0 ? samples : undefined;
+    });
+  }
+
+  /** The rules Prometheus loaded, every group's, from /api/v1/rules. */
+  async rules(): Promise<{ name: string; health: string; lastError?: string }[]> {
+    const body = (await (await fetch(`${this.url}/api/v1/rules`)).json()) as {
+      data: { groups: { rules: { name: string; health: string; lastError?: string }[] }[] };
+    };
+    return body.data.groups.flatMap((g) => g.rules);
+  }
+
+  /** Waits until rules are loaded and every one has been evaluated without error. */
+  async everyRuleHealthy(timeoutMs: number): Promise<void> {
+    await eventually('every rule to be evaluated without error', timeoutMs, async () => {
+      const rules = await this.rules();
+      const bad = rules.filter((r) => r.health !== 'ok');
+      if (rules.length === 0 || bad.length > 0) throw new Error(rules.length ? JSON.stringify(bad) : 'no rules loaded');
+      return true;
+    });
   }
 
   /** Stops Prometheus (SIGTERM, SIGKILL after 10 s) and deletes its config and data. */
