@@ -48,6 +48,7 @@ enum file_operation {
 	FILE_OP_FDATASYNC = 5,
 	FILE_OP_CLOSE = 6,
 	FILE_OP_STAT = 7,
+	FILE_OP_COUNT,
 };
 
 /* Where a file syscall's file comes from. */
@@ -79,6 +80,17 @@ struct fileio_key {
 struct fileio_value {
 	struct latency_histogram histogram;
 	__u64 bytes; /* read/write calls: the bytes they returned */
+};
+
+/*
+ * recent_0/1 (per CPU, by operation): the first series an operation exits
+ * with on this CPU since the bank was drained, so that the common case adds
+ * to it without hashing a key; other series go to series_0/1.
+ */
+struct fileio_recent {
+	struct fileio_key key;
+	__u64 used; /* 0: empty, key not set */
+	struct fileio_value value;
 };
 
 /* filesystems: each filesystem type the probe met, by its struct file_system_type address. */

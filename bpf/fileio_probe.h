@@ -72,7 +72,10 @@ struct {
 	__type(value, struct filesystem);
 } filesystems SEC(".maps");
 
-/* Two banks, as the syscalls part's recent series: user space switches fileio_config.bank, then drains the other. */
+/*
+ * Two banks of series (and of recent series, below), as the syscalls part's
+ * recent series: user space switches fileio_config.bank, then drains the other.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
@@ -88,6 +91,20 @@ struct {
 	__type(key, struct fileio_key);
 	__type(value, struct fileio_value);
 } series_1 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FILE_OP_COUNT);
+	__type(key, __u32);
+	__type(value, struct fileio_recent);
+} recent_0 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FILE_OP_COUNT);
+	__type(key, __u32);
+	__type(value, struct fileio_recent);
+} recent_1 SEC(".maps");
 
 /* An all-zero value to insert new series from: it is too large for the BPF stack. */
 struct {
@@ -245,6 +262,34 @@ static __always_inline struct fileio_value *fileio_series(__u32 bank, const stru
 	return fileio_series_of(&series_0, key);
 }
 
+/* This CPU's recent series of the key's operation when it holds (or can take) that key, else 0. */
+static __always_inline struct fileio_value *fileio_recent(__u32 bank, const struct fileio_key *key)
+{
+	struct fileio_recent *recent;
+	const __u64 *mine = (const __u64 *)key, *held;
+	__u32 operation = key->operation;
+
+	/* One call site per map, as in fileio_series: the lookups are inlined. */
+	if (bank) {
+		recent = bpf_map_lookup_elem(&recent_1, &operation);
+		barrier();
+	} else {
+		recent = bpf_map_lookup_elem(&recent_0, &operation);
+	}
+	if (!recent)
+		return 0;
+	if (!recent->used) {
+		recent->key = *key;
+		recent->used = 1;
+		return &recent->value;
+	}
+	held = (const __u64 *)&recent->key;
+	for (int word = 0; word < sizeof(*key) / sizeof(__u64); word++)
+		if (held[word] != mine[word])
+			return 0;
+	return &recent->value;
+}
+
 /* Records a timed file syscall that returned `ret` after `ns`. */
 static __always_inline void fileio_exit(struct fileio_config *settings, const struct syscall_start *slot, struct task_struct *task,
 					__u64 ns, long ret)
@@ -276,7 +321,9 @@ static __always_inline void fileio_exit(struct fileio_config *settings, const st
 	if (settings->aggregate & FILEIO_AGGREGATE_COMM)
 		bpf_get_current_comm(key.comm, sizeof(key.comm));
 
-	value = fileio_series(settings->bank, &key);
+	value = fileio_recent(settings->bank, &key);
+	if (!value)
+		value = fileio_series(settings->bank, &key);
 	if (!value) {
 		fileio_count_loss(FILEIO_LOSS_SERIES_FULL);
 		return;

@@ -20,8 +20,13 @@ export const BYTES_OFFSET = HISTOGRAM_VALUE_SIZE;
 export const FILESYSTEM_SIZE = FILESYSTEM_NAME_LEN + 8;
 /** struct file_syscall: operation, source, flags_arg, padding (u8 each). */
 export const FILE_SYSCALL_SIZE = 4;
-/** The two banks of series, by fileio_config.bank. */
+/** The two banks of series and of recent series, by fileio_config.bank. */
 export const SERIES_MAPS = ['series_0', 'series_1'] as const;
+export const RECENT_MAPS = ['recent_0', 'recent_1'] as const;
+/** struct fileio_recent: a fileio_key, used u64, then a struct fileio_value. */
+export const RECENT_USED_OFFSET = KEY_SIZE;
+export const RECENT_VALUE_OFFSET = KEY_SIZE + 8;
+export const RECENT_SIZE = RECENT_VALUE_OFFSET + VALUE_SIZE;
 
 /** enum file_operation, by value (0: not a file syscall). */
 export const OPERATIONS = ['', 'read', 'write', 'open', 'fsync', 'fdatasync', 'close', 'stat'] as const;
@@ -100,6 +105,10 @@ export function checkLayout(object: BpfObject): void {
       throw new Error(`map "${map}" has ${info.keySize}-byte keys and ${info.valueSize}-byte values, expected ${keySize} and ${valueSize}: rebuild with \`make -C bpf\``);
   };
   for (const map of SERIES_MAPS) expect(map, KEY_SIZE, VALUE_SIZE);
+  for (const map of RECENT_MAPS) {
+    expect(map, 4, RECENT_SIZE);
+    if (object.mapInfo(map).maxEntries !== OPERATIONS.length) throw new Error(`map "${map}" does not have ${OPERATIONS.length} entries: rebuild with \`make -C bpf\``);
+  }
   expect('fileio_settings', 4, SETTINGS_SIZE);
   expect('file_syscalls', 4, FILE_SYSCALL_SIZE);
   expect('filesystems', 8, FILESYSTEM_SIZE);

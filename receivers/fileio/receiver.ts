@@ -34,6 +34,10 @@ import {
   MAX_SYSCALL_NR,
   OPERATIONS,
   readSeriesKey,
+  RECENT_MAPS,
+  RECENT_SIZE,
+  RECENT_USED_OFFSET,
+  RECENT_VALUE_OFFSET,
   SERIES_MAPS,
   SETTINGS_SIZE,
   type SeriesKey,
@@ -45,7 +49,7 @@ const BANK_SWITCH_WAIT_MS = 5;
 /** The per-syscall tracepoint entry program for each enum file_source: each reads only the arguments its syscalls have. */
 const ENTRY_PROGRAMS = ['fileio_fd_enter', 'fileio_open_enter', 'fileio_stat_at_enter'];
 /** Maps that hold one receiver's settings, emptied when it stops so that a later one on the same probe starts clean. */
-const PER_RECEIVER_MAPS = ['fileio_filter_pids', 'fileio_filter_comms', 'fileio_filter_cgroups', 'filesystem_filter', 'filesystems', 'last_filesystem', ...SERIES_MAPS];
+const PER_RECEIVER_MAPS = ['fileio_filter_pids', 'fileio_filter_comms', 'fileio_filter_cgroups', 'filesystem_filter', 'filesystems', 'last_filesystem', ...SERIES_MAPS, ...RECENT_MAPS];
 
 export class FileioReceiver extends ProbePartReceiver {
   private readonly workloads = new WorkloadLabels();
@@ -124,49 +128,52 @@ export class FileioReceiver extends ProbePartReceiver {
   }
 
   /** Points exits at the other bank and, once those still in flight are done, drains the one they used. */
-  private async drainSeries(object: BpfObject) {
+  private async drainBank(object: BpfObject) {
     const drained = this.bank;
     this.bank ^= 1;
     this.writeConfig(object);
     await new Promise((resolve) => setTimeout(resolve, BANK_SWITCH_WAIT_MS));
-    return object.drain(SERIES_MAPS[drained]);
+    return { series: object.drain(SERIES_MAPS[drained]), recent: object.drain(RECENT_MAPS[drained]) };
   }
 
   protected override async collect(object: BpfObject, startTimeMs: number, endTimeMs: number): Promise<void> {
     const { telemetry } = this.settings;
     const cpus = numPossibleCpus();
-    const series = await this.drainSeries(object);
+    const { series, recent } = await this.drainBank(object);
     // After the series: a filesystem is named before any series of it is made.
     this.readFilesystemNames(object);
-    telemetry.mapFill(SERIES_MAPS[this.bank ^ 1], series.count, object.mapInfo(SERIES_MAPS[0]).maxEntries);
+    telemetry.mapFill('series', series.count, object.mapInfo(SERIES_MAPS[0]).maxEntries);
     this.countLosses(object, cpus);
 
-    const keys: SeriesKey[] = [];
-    for (let i = 0; i < series.count; i++) keys.push(readSeriesKey(series.keys, i * KEY_SIZE));
-    this.workloads.resolve(keys.map((key) => key.cgroupId));
-    if (this.config.aggregate_by.includes('mountpoint') && keys.some((key) => !this.mountPoints.has(key.mntId))) this.readMountPoints();
-
+    // Every value to add: its key, and where its struct fileio_value is. A CPU's recent series has its own key.
+    const entries: { key: SeriesKey; values: Buffer; offset: number }[] = [];
     const stride = Math.ceil(VALUE_SIZE / 8) * 8;
+    for (let i = 0; i < series.count; i++) {
+      const key = readSeriesKey(series.keys, i * KEY_SIZE);
+      for (let cpu = 0; cpu < cpus; cpu++) entries.push({ key, values: series.values, offset: (i * cpus + cpu) * stride });
+    }
+    for (let offset = 0; offset < recent.values.length; offset += RECENT_SIZE)
+      if (recent.values.readBigUInt64LE(offset + RECENT_USED_OFFSET) !== 0n)
+        entries.push({ key: readSeriesKey(recent.values, offset), values: recent.values, offset: offset + RECENT_VALUE_OFFSET });
+    this.workloads.resolve(entries.map(({ key }) => key.cgroupId));
+    if (this.config.aggregate_by.includes('mountpoint') && entries.some(({ key }) => !this.mountPoints.has(key.mntId))) this.readMountPoints();
+
     const durations = new HistogramSeries();
     const bytes = new Map<string, NumberPoint>();
     let unnamed = 0;
-    keys.forEach((key, i) => {
+    for (const { key, values, offset } of entries) {
       const attributes = this.labels(key);
       if (!attributes) {
         unnamed++;
-        return;
+        continue;
       }
-      // One CPU at a time: a CPU's value is a histogram and a byte count, not a histogram alone.
-      let transferred = 0;
-      for (let cpu = 0; cpu < cpus; cpu++) {
-        const offset = (i * cpus + cpu) * stride;
-        durations.add(attributes, series.values, offset, 1);
-        transferred += Number(series.values.readBigUInt64LE(offset + BYTES_OFFSET));
-      }
+      // One CPU's value at a time: it is a histogram and a byte count, not a histogram alone.
+      durations.add(attributes, values, offset, 1);
+      const transferred = Number(values.readBigUInt64LE(offset + BYTES_OFFSET));
       const point = bytes.get(attributesKey(attributes));
       if (point) point.value += transferred;
       else bytes.set(attributesKey(attributes), { attributes, value: transferred });
-    });
+    }
     if (unnamed > 0) telemetry.dropped('metrics', unnamed, 'filesystem_unnamed');
 
     await this.next.consume({
