@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "process.h"
+#include "loss_counter.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -22,20 +23,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct live_process);
 } live SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LOSS_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} losses SEC(".maps");
-
-static __always_inline void count_loss(__u32 what)
-{
-	__u64 *n = bpf_map_lookup_elem(&losses, &what);
-	if (n)
-		(*n)++;
-}
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_binprm *bprm)

@@ -1,4 +1,4 @@
-/** What the kernel could not record, from a per-CPU `losses` array (bpf/loss_counter.h), as dropped items. */
+/** What the kernel could not record, from a per-CPU `losses` array (bpf/loss_counter.h), as dropped items. The syscalls receiver could use it too. */
 import type { CreateSettings } from '../../collector/component.js';
 import { numPossibleCpus, type BpfObject } from '../../native/index.js';
 import { sumPerCpuU64 } from './polling.js';

@@ -8,8 +8,9 @@ import type { Consumer, CreateSettings, Host } from '../../collector/component.j
 import type { NumberPoint } from '../../collector/data/metrics.js';
 import { bpfObjectPath } from '../../collector/paths.js';
 import { ProcessTable } from '../../collector/processes.js';
-import { BpfObject, numPossibleCpus } from '../../native/index.js';
-import { cString, PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
+import { BpfObject } from '../../native/index.js';
+import { reportLosses } from '../common/losses.js';
+import { cString, drainReportingFill, PollingBpfReceiver } from '../common/polling.js';
 import type { ProcessConfig } from './config.js';
 
 // Layouts from bpf/process.h.
@@ -47,24 +48,18 @@ export class ProcessReceiver extends PollingBpfReceiver {
   }
 
   protected override async collect(object: BpfObject, startTimeMs: number, endTimeMs: number): Promise<void> {
-    const execs = object.drain('exec_counts');
+    const { telemetry } = this.settings;
+    const execs = drainReportingFill(object, telemetry, 'exec_counts');
     const points: NumberPoint[] = [];
     for (let i = 0; i < execs.count; i++) {
       points.push({ attributes: { comm: cString(execs.keys, i * COMM_LEN, COMM_LEN) }, value: Number(execs.values.readBigUInt64LE(i * 8)) });
     }
-    const { telemetry } = this.settings;
-    telemetry.mapFill('exec_counts', execs.count, object.mapInfo('exec_counts').maxEntries);
 
     const live = this.readLiveTable(object);
     this.host!.processes.sync(live);
     telemetry.mapFill('live', live.size, object.mapInfo('live').maxEntries);
 
-    const losses = object.drain('losses');
-    const cpus = numPossibleCpus();
-    for (let i = 0; i < losses.count; i++) {
-      const lost = Number(sumPerCpuU64(losses.values, i * cpus * 8, cpus));
-      if (lost > 0) telemetry.dropped('metrics', lost, LOSS_REASONS[losses.keys.readUInt32LE(i * 4)]);
-    }
+    reportLosses(object, telemetry, LOSS_REASONS);
 
     await this.next.consume({
       startTimeMs,
