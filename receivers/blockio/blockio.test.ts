@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import type { Attributes, HistogramPoint } from '../../collector/data/metrics.js';
 import { cgroup2Mount } from '../../collector/cgroups.js';
 import { eventually } from '../../test/support/collector.js';
-import { MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
+import { configIssues, MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
 import { blockioReceiverFactory } from './factory.js';
 
 /** Every loop device, mount and directory a test made, undone in `after` even when a test fails. */
@@ -92,11 +92,7 @@ function diskOf(path: string): string {
 testLifecycle(() => create({}).receiver);
 
 test('bad config values are errors that name their path', () => {
-  const issues = (config: unknown) => {
-    const result = blockioReceiverFactory.configSchema.safeParse(config);
-    assert.equal(result.success, false, `${JSON.stringify(config)} was accepted`);
-    return result.error!.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-  };
+  const issues = (config: unknown) => configIssues(blockioReceiverFactory, config);
   assert.match(issues({ interval: '1s' }).join('\n'), /Unrecognized key\(s\) in object: 'interval'/);
   assert.deepEqual(issues({ aggregate_by: ['cgroup', 'tid'] }), ["aggregate_by.1: Invalid enum value. Expected 'cgroup' | 'pid' | 'comm', received 'tid'"]);
   assert.deepEqual(issues({ aggregate_by: ['pid', 'pid'] }), ['aggregate_by.1: "pid" is listed twice']);

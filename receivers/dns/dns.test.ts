@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { cgroup2Mount } from '../../collector/cgroups.js';
 import type { Attributes } from '../../collector/data/metrics.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
-import { MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
+import { configIssues, MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
 import { eventually } from '../../test/support/collector.js';
 import { dnsReceiverFactory } from './factory.js';
 import { OTHER_DOMAIN } from './domain-cap.js';
@@ -53,15 +53,7 @@ function create(config: Record<string, unknown>, sink = new MetricsSink(), setti
   return dnsReceiverFactory.create(settings, parsed, { metrics: sink });
 }
 
-/** Histogram `_count` of one metric over all batches, for points whose attributes include `attributes`. */
-function histogramCount(sink: MetricsSink, attributes: Record<string, string>): number {
-  let count = 0;
-  for (const batch of sink.batches)
-    for (const metric of batch.metrics)
-      if (metric.name === 'ebpf_dns_query_duration_seconds' && metric.type === 'histogram')
-        for (const point of metric.points) if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) count += point.count;
-  return count;
-}
+const histogramCount = (sink: MetricsSink, attributes: Record<string, string>) => sink.histogramCount('ebpf_dns_query_duration_seconds', attributes);
 
 function histogramSum(sink: MetricsSink, domain: string): number {
   let sum = 0;
@@ -105,11 +97,7 @@ async function observe(config: Record<string, unknown>, workload: () => Promise<
 testLifecycle(() => create({}));
 
 test('bad config values are errors that name their path', () => {
-  const issues = (config: unknown) => {
-    const result = dnsReceiverFactory.configSchema.safeParse(config);
-    assert.equal(result.success, false, `${JSON.stringify(config)} was accepted`);
-    return result.error!.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-  };
+  const issues = (config: unknown) => configIssues(dnsReceiverFactory, config);
   assert.match(issues({ ports: [53] }).join('\n'), /Unrecognized key\(s\) in object: 'ports'/);
   assert.deepEqual(issues({ port: 0 }), ['port: Number must be greater than or equal to 1']);
   assert.deepEqual(issues({ port: 70000 }), ['port: Number must be less than or equal to 65535']);

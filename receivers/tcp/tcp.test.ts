@@ -11,7 +11,7 @@ import { after, afterEach, before, test } from 'node:test';
 import { cgroup2Mount } from '../../collector/cgroups.js';
 import type { Attributes } from '../../collector/data/metrics.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
-import { MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
+import { configIssues, MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
 import { tcpReceiverFactory } from './factory.js';
 import { OTHER_DESTINATIONS } from './receiver.js';
 import { CLOSED_PORT, DROPPED_PORT, TcpNamespace, UNROUTED_V4, UNROUTED_V6, type Client } from './testdata/tcp-network.js';
@@ -42,14 +42,7 @@ async function record(clients: Client[], config: Record<string, unknown>, sink: 
   }
 }
 
-function histogramCount(sink: MetricsSink, attributes: Record<string, string>): number {
-  let count = 0;
-  for (const batch of sink.batches)
-    for (const metric of batch.metrics)
-      if (metric.name === 'ebpf_network_connect_duration_seconds' && metric.type === 'histogram')
-        for (const point of metric.points) if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) count += point.count;
-  return count;
-}
+const histogramCount = (sink: MetricsSink, attributes: Record<string, string>) => sink.histogramCount('ebpf_network_connect_duration_seconds', attributes);
 
 function allAttributes(sink: MetricsSink): Attributes[] {
   return sink.batches.flatMap((batch) => batch.metrics.flatMap((metric): Attributes[] => metric.points.map((point) => point.attributes)));
@@ -60,11 +53,7 @@ const failures = (sink: MetricsSink, attributes: Record<string, string>) => sink
 testLifecycle(() => create({}));
 
 test('bad config values are errors that name their path', () => {
-  const issues = (config: unknown) => {
-    const result = tcpReceiverFactory.configSchema.safeParse(config);
-    assert.equal(result.success, false, `${JSON.stringify(config)} was accepted`);
-    return result.error!.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-  };
+  const issues = (config: unknown) => configIssues(tcpReceiverFactory, config);
   assert.match(issues({ max_dests: 10 }).join('\n'), /Unrecognized key\(s\) in object: 'max_dests'/);
   assert.deepEqual(issues({ aggregate_by: ['cgroup', 'tid'] }), ["aggregate_by.1: Invalid enum value. Expected 'cgroup' | 'pid' | 'comm', received 'tid'"]);
   assert.deepEqual(issues({ aggregate_by: ['comm', 'comm'] }), ['aggregate_by.1: "comm" is listed twice']);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
+import { configIssues, MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
 import { eventually } from '../../test/support/collector.js';
 import { tlsReceiverFactory } from './factory.js';
 import { inspectOpenssl, RefusedBinary } from './openssl-layout.js';
@@ -46,11 +46,7 @@ function failures(sink: MetricsSink, pids: number[], attributes: Record<string, 
 testLifecycle(() => create());
 
 test('bad config values are errors that name their path', () => {
-  const issues = (config: unknown) => {
-    const result = tlsReceiverFactory.configSchema.safeParse(config);
-    assert.equal(result.success, false, `${JSON.stringify(config)} was accepted`);
-    return result.error!.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-  };
+  const issues = (config: unknown) => configIssues(tlsReceiverFactory, config);
   assert.match(issues({ libraries: [] }).join('\n'), /Unrecognized key\(s\) in object: 'libraries'/);
   assert.deepEqual(issues({ binaries: ['usr/bin/node'] }), ['binaries.0: expected an absolute path']);
   assert.deepEqual(issues({ binaries: ['/usr/bin/node', '/usr/bin/node'] }), ['binaries.1: "/usr/bin/node" is listed twice']);

@@ -2,7 +2,8 @@
 import Fastify from 'fastify';
 import { pino } from 'pino';
 import { test } from 'node:test';
-import type { Component, ComponentKind, Consumer, CreateSettings, Host } from '../../collector/component.js';
+import assert from 'node:assert/strict';
+import type { Component, ComponentKind, Consumer, CreateSettings, Factory, Host } from '../../collector/component.js';
 import { parseComponentId } from '../../collector/config/load.js';
 import type { MetricBatch } from '../../collector/data/metrics.js';
 import type { ProfileBatch, ProfileSample } from '../../collector/data/profiles.js';
@@ -40,6 +41,24 @@ export class MetricsSink implements Consumer<'metrics'> {
             if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) sum += point.value;
     return sum;
   }
+
+  /** Sum over all batches of one histogram's point counts (its `_count`) whose attributes include `attributes`. */
+  histogramCount(name: string, attributes: Record<string, string> = {}): number {
+    let count = 0;
+    for (const batch of this.batches)
+      for (const metric of batch.metrics)
+        if (metric.name === name && metric.type === 'histogram')
+          for (const point of metric.points)
+            if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) count += point.count;
+    return count;
+  }
+}
+
+/** What `factory`'s config schema says about `config`, which it must refuse: each issue as "path: message". */
+export function configIssues(factory: Factory, config: unknown): string[] {
+  const result = factory.configSchema.safeParse(config);
+  assert.equal(result.success, false, `${JSON.stringify(config)} was accepted`);
+  return result.error!.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
 }
 
 /** A consumer that keeps every profile batch it is handed. */
