@@ -56,16 +56,17 @@ export class DnsNamespace {
   }
 
   /** `args` run inside the namespace; resolves with the exit code (failures are what some tests want). */
-  async exec(args: string[], options: { input?: string } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-    const child = spawn('ip', ['netns', 'exec', this.name, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  async exec(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    // No stdin pipe: ending one to a child that had already exited failed the test with EPIPE.
+    const child = spawn('ip', ['netns', 'exec', this.name, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk) => (stdout += chunk));
     child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.stdin.end(options.input ?? '');
+    // 'close', not 'exit': the output may still be in the pipes when the child exits.
     const code = await new Promise<number | null>((resolve, reject) => {
       child.once('error', reject);
-      child.once('exit', resolve);
+      child.once('close', resolve);
     });
     return { code, stdout, stderr };
   }
