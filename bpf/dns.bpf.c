@@ -275,8 +275,7 @@ static __always_inline void record_duration(struct dns_series *series, __u64 ns)
 	__u32 index;
 
 	if (!histogram) {
-		bpf_map_update_elem(&histograms, series, &empty_histogram, BPF_NOEXIST);
-		histogram = bpf_map_lookup_elem(&histograms, series);
+		histogram = insert_value(&histograms, series, &empty_histogram);
 		if (!histogram) {
 			count_loss(LOSS_HISTOGRAM_MAP_FULL);
 			return;

@@ -1,9 +1,5 @@
-/*
- * The per-CPU `losses` array the tcp, dns, tls and blockio receivers count
- * what they could not record in (receivers/common/losses.ts reads it), one
- * entry per reason. Include after vmlinux.h and bpf_helpers.h, once LOSS_MAX
- * (the number of reasons) is defined.
- */
+/* Loss counters shared by process, tcp, dns, tls and blockio (read by receivers/common/losses.ts). */
+/* Include after vmlinux.h and bpf_helpers.h, once LOSS_MAX (the number of reasons) is defined. */
 #ifndef EBPF_COLLECTOR_LOSS_COUNTER_H
 #define EBPF_COLLECTOR_LOSS_COUNTER_H
 

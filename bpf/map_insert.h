@@ -1,25 +1,26 @@
-/*
- * Adding to hash map entries that may not exist yet, as the tcp, dns, tls
- * and blockio receivers' series do. Include after vmlinux.h and bpf_helpers.h.
- */
+/* Inserting series that do not exist yet, shared by tcp, dns, tls and blockio. */
+/* Include after vmlinux.h and bpf_helpers.h. */
 #ifndef EBPF_COLLECTOR_MAP_INSERT_H
 #define EBPF_COLLECTOR_MAP_INSERT_H
 
 /*
- * Inserts the all-zero value of `zeroes` (a one-entry array: such values are
- * too large for the BPF stack) at `key` of `map` unless an entry is there,
- * and returns the entry; 0 when the map is full. BPF_NOEXIST: an insert
- * racing on another CPU wins and the caller adds to its entry.
+ * Inserts `initial` at `key` of `map` unless an entry is there, and returns
+ * the entry; 0 when the map is full. BPF_NOEXIST: an insert racing on another
+ * CPU wins and the caller adds to its entry.
  */
+static __always_inline void *insert_value(void *map, const void *key, const void *initial)
+{
+	bpf_map_update_elem(map, key, initial, BPF_NOEXIST);
+	return bpf_map_lookup_elem(map, key);
+}
+
+/* insert_value() of the all-zero value in `zeroes`, a one-entry array: such values are too large for the BPF stack. */
 static __always_inline void *insert_zeroed(void *map, const void *key, void *zeroes)
 {
 	__u32 zero = 0;
 	void *value = bpf_map_lookup_elem(zeroes, &zero);
 
-	if (!value)
-		return 0;
-	bpf_map_update_elem(map, key, value, BPF_NOEXIST);
-	return bpf_map_lookup_elem(map, key);
+	return value ? insert_value(map, key, value) : 0;
 }
 
 /*

@@ -1,10 +1,5 @@
-/*
- * The filters on the acting process the tcp receiver applies in the kernel:
- * pids, comms and cgroups, each a hash map of the values to record, written by
- * receivers/common/process-filter.ts (syscall_probe.h keeps the same filters
- * for the syscalls and fileio parts). Include after vmlinux.h, bpf_helpers.h
- * and cgroup_filter.h.
- */
+/* The pid/comm/cgroup filters of tcp (written by receivers/common/process-filter.ts); syscall_probe.h could use them. */
+/* Include after vmlinux.h, bpf_helpers.h and cgroup_filter.h. */
 #ifndef EBPF_COLLECTOR_PROCESS_FILTER_H
 #define EBPF_COLLECTOR_PROCESS_FILTER_H
 

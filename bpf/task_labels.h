@@ -1,8 +1,5 @@
-/*
- * The labels of the current task that the tcp, dns, tls and blockio
- * receivers may aggregate series by (receivers/common/task-labels.ts names
- * them). Include after vmlinux.h and bpf_helpers.h.
- */
+/* The task's cgroup/pid/comm labels, shared by tcp, dns, tls and blockio (named by receivers/common/task-labels.ts). */
+/* Include after vmlinux.h and bpf_helpers.h. */
 #ifndef EBPF_COLLECTOR_TASK_LABELS_H
 #define EBPF_COLLECTOR_TASK_LABELS_H
 
