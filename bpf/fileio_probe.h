@@ -146,13 +146,17 @@ static __always_inline void fileio_count_loss(__u32 reason)
 static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 {
 	struct fdtable *fdt = task->files->fdt;
-	struct file *file = 0;
 
 	if (fd < 0 || fd >= fdt->max_fds)
 		return 0;
-	/* A variable index into the fd array needs a probe read; the rest are direct loads. */
-	bpf_probe_read_kernel(&file, sizeof(file), (void *)fdt->fd + fd * sizeof(file));
-	return file;
+	/*
+	 * The verifier takes no variable index into a typed kernel array, but a
+	 * computed address may be viewed as any struct: llist_node is one pointer,
+	 * so its `next` is the fd's struct file *, loaded directly (fault-safe,
+	 * like every load through a typed kernel pointer) instead of with a probe
+	 * read, a helper call.
+	 */
+	return (struct file *)kernel_cast((void *)fdt->fd + fd * sizeof(struct file *), struct llist_node)->next;
 }
 
 /* Whether files of this filesystem type are recorded: decided from its name the first time it is met. */
