@@ -4,11 +4,11 @@ import { cpuReceiverFactory } from '../receivers/cpu/factory.js';
 import { ebpfReceiverFactory } from '../receivers/ebpf/factory.js';
 import { processReceiverFactory } from '../receivers/process/factory.js';
 import { syscallsReceiverFactory } from '../receivers/syscalls/factory.js';
-import { tlsReceiverFactory } from '../receivers/tls/factory.js';
+import { tcpReceiverFactory } from '../receivers/tcp/factory.js';
 import { dnsReceiverFactory } from '../receivers/dns/factory.js';
+import { tlsReceiverFactory } from '../receivers/tls/factory.js';
 import { blockioReceiverFactory } from '../receivers/blockio/factory.js';
 import { fileioReceiverFactory } from '../receivers/fileio/factory.js';
-import { tcpReceiverFactory } from '../receivers/tcp/factory.js';
 import { otlpGrpcExporterFactory } from '../exporters/otlp/factory.js';
 import { otlpHttpExporterFactory } from '../exporters/otlphttp/factory.js';
 import { pprofExporterFactory } from '../exporters/pprof/factory.js';
@@ -22,11 +22,11 @@ export const FACTORIES: Factory[] = [
   processReceiverFactory,
   cpuReceiverFactory,
   syscallsReceiverFactory,
-  tlsReceiverFactory,
+  tcpReceiverFactory,
   dnsReceiverFactory,
+  tlsReceiverFactory,
   blockioReceiverFactory,
   fileioReceiverFactory,
-  tcpReceiverFactory,
   ebpfReceiverFactory,
   symbolizerProcessorFactory,
   labelsProcessorFactory,

@@ -95,7 +95,7 @@ const BROKEN: { name: string; yaml: string; errors: string[] }[] = [
   {
     name: 'unknown receiver type',
     yaml: `receivers:\n  kprobe: {}\n  process: {}\n${EXPORTER}${PIPELINE}`,
-    errors: ['receivers::kprobe: unknown receiver type "kprobe" (known types: blockio, cpu, dns, ebpf, process, syscalls, tcp, tls)'],
+    errors: ['receivers::kprobe: unknown receiver type "kprobe" (known types: blockio, cpu, dns, ebpf, fileio, process, syscalls, tcp, tls)'],
   },
   {
     name: 'bad id: empty name',
