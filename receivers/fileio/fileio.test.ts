@@ -204,3 +204,30 @@ test('beside the syscalls receiver, on one shared program pair, both count every
   assert.equal(syscallsSink.total('ebpf_syscall_total', { syscall: 'fdatasync' }), m);
   assert.equal(syscallsSink.total('ebpf_syscall_total', { syscall: 'pwrite64' }), m);
 });
+
+test('fileio started alone, then a syscalls receiver (fileio moves onto its raw pair): both count every call', async () => {
+  const m = 25;
+  const fileioSink = new MetricsSink();
+  const syscallsSink = new MetricsSink();
+  const workload = await startWorkload([FILE_OPS, 'sync', join(onRoot, 'moved'), String(m)]);
+  // Created only now, so fileio starts on its per-syscall tracepoints.
+  const fileio = create({ pids: [workload.pid] }, fileioSink);
+  let syscalls: ReturnType<typeof syscallsReceiverFactory.create> | undefined;
+  try {
+    await fileio.start(testHost());
+    syscalls = syscallsReceiverFactory.create(
+      testSettings('receiver', 'syscalls'),
+      syscallsReceiverFactory.configSchema.parse({ collection_interval: '200ms', pids: [workload.pid] }),
+      { metrics: syscallsSink },
+    );
+    await syscalls.start(testHost());
+    await workload.go();
+  } finally {
+    workload.kill();
+    await syscalls?.shutdown();
+    await fileio.shutdown();
+  }
+  assert.equal(fileioSink.total('ebpf_io_operations_total', { filesystem: 'ext4', operation: 'fsync' }), m);
+  assert.equal(fileioSink.total('ebpf_io_operations_total', { filesystem: 'ext4', operation: 'write' }), m);
+  assert.equal(syscallsSink.total('ebpf_syscall_total', { syscall: 'fsync' }), m);
+});
