@@ -19,13 +19,11 @@
  *
  * usage: node dist/bench/io/blockio_bench.js --device /dev/loopN [--reps N] [--requests N]   (bench/io/blockio.sh sets it up)
  */
-import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Consumer } from '../../collector/component.js';
 import { projectPath } from '../../collector/paths.js';
 import { blockioReceiverFactory } from '../../receivers/blockio/factory.js';
-import { testHost, testSettings } from '../../test/support/components.js';
+import { bpfPrograms, median, startBpftrace, startReceiver, tableRow, type BpfProgram, type Setup } from '../common.js';
 
 const WRITER = projectPath('build/bench/io/blockio_write');
 const STATS = projectPath('build/bench/io/blockio_stats');
@@ -44,35 +42,10 @@ const PROGRAMS: Record<Exclude<Mode, 'bare'>, { type: string; names: string[]; c
   blockio: { type: 'tracing', names: ['block_io_start', 'block_rq_insert', 'block_rq_issue', 'block_rq_merge', 'block_rq_complete'], complete: 'block_rq_complete' },
   bpftrace: { type: 'tracepoint', names: ['block_rq_issue', 'block_rq_comple'], complete: 'block_rq_comple' },
 };
-/** Attaches a mode's tracing and returns how to detach it. */
-type Setup = () => Promise<() => Promise<void>>;
-
-const discard: Consumer<'metrics'> = { consume: async () => {} };
-
 const setups: Record<Mode, Setup> = {
   bare: async () => async () => {},
-  blockio: async () => {
-    const config = blockioReceiverFactory.configSchema.parse({});
-    const receiver = blockioReceiverFactory.create(testSettings('receiver', 'blockio'), config, { metrics: discard });
-    await receiver.start(testHost());
-    return () => receiver.shutdown();
-  },
-  bpftrace: async () => {
-    const child = spawn('bpftrace', ['-e', BPFTRACE_BIOLATENCY], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    let output = '';
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    for (let waited = 0; !output.includes('Attaching'); waited += 100) {
-      if (child.exitCode !== null || waited > 30_000) throw new Error(`bpftrace did not attach: ${output}`);
-      await sleep(100);
-    }
-    await sleep(1000); // "Attaching" comes just before the probes are attached
-    return async () => {
-      child.kill('SIGINT');
-      await exited;
-    };
-  },
+  blockio: () => startReceiver(blockioReceiverFactory),
+  bpftrace: () => startBpftrace(['-e', BPFTRACE_BIOLATENCY], 'Attaching', { settleMs: 1000 }),
 };
 
 async function timeWrites(device: string, requests: number): Promise<number> {
@@ -83,20 +56,6 @@ async function timeWrites(device: string, requests: number): Promise<number> {
   const nsPerWrite = Number(output.trim());
   if (code !== 0 || !Number.isFinite(nsPerWrite)) throw new Error(`blockio_write failed (exit ${code}): ${output}`);
   return nsPerWrite;
-}
-
-interface ProgramStats {
-  id: number;
-  type: string;
-  name: string;
-  run_time_ns?: number;
-  run_cnt?: number;
-}
-
-function programs(): ProgramStats[] {
-  const result = spawnSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' });
-  if (result.status !== 0) throw new Error(`bpftool prog show failed: ${result.stderr}`);
-  return JSON.parse(result.stdout || '[]');
 }
 
 /** Keeps the kernel's BPF run-time statistics on until the returned function is called. */
@@ -116,10 +75,10 @@ async function enableStats(): Promise<() => Promise<void>> {
 /** BPF ns per completed block request of the programs `mode` loaded (those not in `before`), while the writer runs. */
 async function bpfTimePerRequest(mode: Exclude<Mode, 'bare'>, before: Set<number>, device: string, requests: number): Promise<number> {
   const { type, names, complete } = PROGRAMS[mode];
-  const ours = () => programs().filter((p) => !before.has(p.id) && p.type === type && names.includes(p.name));
+  const ours = () => bpfPrograms().filter((p) => !before.has(p.id) && p.type === type && names.includes(p.name));
   const disable = await enableStats();
-  let start: ProgramStats[];
-  let end: ProgramStats[];
+  let start: BpfProgram[];
+  let end: BpfProgram[];
   try {
     start = ours();
     await timeWrites(device, requests);
@@ -128,15 +87,9 @@ async function bpfTimePerRequest(mode: Exclude<Mode, 'bare'>, before: Set<number
     await disable();
   }
   if (end.length !== names.length) throw new Error(`expected ${names.length} programs of ${mode}, found ${JSON.stringify(end.map((p) => p.name))}`);
-  const delta = (p: ProgramStats, field: 'run_time_ns' | 'run_cnt') => (p[field] ?? 0) - (start.find((s) => s.id === p.id)?.[field] ?? 0);
-  const runTime = end.reduce((total, p) => total + delta(p, 'run_time_ns'), 0);
-  return runTime / delta(end.find((p) => p.name === complete)!, 'run_cnt');
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+  const delta = (p: BpfProgram, field: 'runTimeNs' | 'runs') => p[field] - (start.find((s) => s.id === p.id)?.[field] ?? 0);
+  const runTime = end.reduce((total, p) => total + delta(p, 'runTimeNs'), 0);
+  return runTime / delta(end.find((p) => p.name === complete)!, 'runs');
 }
 
 const { values: options } = parseArgs({
@@ -154,7 +107,7 @@ for (let round = 0; round < reps; round++) {
   const order = MODES.map((_, i) => MODES[(i + round) % MODES.length]);
   const times = {} as Record<Mode, number>;
   for (const mode of order) {
-    const before = new Set(programs().map((p) => p.id));
+    const before = new Set(bpfPrograms().map((p) => p.id));
     const detach = await setups[mode]();
     try {
       times[mode] = await timeWrites(device, requests);
@@ -180,11 +133,12 @@ const summary = {
 };
 const bpfRatio = summary.blockio.bpfNsPerRequest / summary.bpftrace.bpfNsPerRequest;
 console.log(`O_DIRECT 4 KiB writes to ${device}, ${requests} per run, ${reps} rounds; medians:\n`);
-console.log(`${'mode'.padEnd(10)} ${'ns/write'.padStart(9)} ${'added ns'.padStart(9)} ${'BPF ns/request'.padStart(15)}`);
+const widths = [10, 9, 9, 15];
+console.log(tableRow(['mode', 'ns/write', 'added ns', 'BPF ns/request'], widths));
 for (const mode of MODES) {
   const row = summary[mode];
   const bpf = 'bpfNsPerRequest' in row ? row.bpfNsPerRequest.toFixed(0) : '-';
-  console.log(`${mode.padEnd(10)} ${row.nsPerWrite.toFixed(0).padStart(9)} ${row.addedNs.toFixed(0).padStart(9)} ${bpf.padStart(15)}`);
+  console.log(tableRow([mode, row.nsPerWrite.toFixed(0), row.addedNs.toFixed(0), bpf], widths));
 }
 console.log(`\nblockio BPF time / bpftrace BPF time per request: ${bpfRatio.toFixed(2)}x`);
 console.log(`${bpfRatio <= 1 ? 'PASS' : 'FAIL'}  blockio's programs take at most what bpftrace's take per request`);

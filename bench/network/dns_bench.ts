@@ -16,16 +16,13 @@
  *
  * usage: node dist/bench/network/dns_bench.js [--reps N] [--queries N] [--calls N] [--packets N]   (bench/network/dns.sh builds what it needs)
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Consumer } from '../../collector/component.js';
 import { projectPath } from '../../collector/paths.js';
 import { BpfObject } from '../../native/index.js';
 import { dnsReceiverFactory } from '../../receivers/dns/factory.js';
 import { DnsNamespace, SERVER_V4 } from '../../receivers/dns/testdata/dns-network.js';
-import { testHost, testSettings } from '../../test/support/components.js';
+import { bpfPrograms, BpfStatsSwitch, median, startBpftrace, startReceiver, type Setup } from '../common.js';
 
 const LOOPS = projectPath('build/bench/network/dns_loops');
 const EMPTY_PAIR = projectPath('build/bench/network/dns_empty_pair.bpf.o');
@@ -45,10 +42,6 @@ const PROGRAMS: Partial<Record<Mode, string[]>> = {
   receiver: ['dns_query_sent', 'dns_response_re', 'resolver_call_e'],
 };
 
-const discard: Consumer<'metrics'> = { consume: async () => {} };
-/** Attaches a mode's tracing and returns how to detach it. */
-type Setup = () => Promise<() => Promise<void>>;
-
 const setups: Record<Mode, Setup> = {
   bare: async () => async () => {},
   empty_pair: async () => {
@@ -58,39 +51,18 @@ const setups: Record<Mode, Setup> = {
     object.attach('empty_received', { kind: 'auto' });
     return async () => object.close();
   },
-  receiver: async () => {
-    const config = dnsReceiverFactory.configSchema.parse({});
-    const receiver = dnsReceiverFactory.create(testSettings('receiver', 'dns'), config, { metrics: discard });
-    await receiver.start(testHost());
-    return () => receiver.shutdown();
-  },
-  bpftrace: async () => {
-    const child = spawn('bpftrace', [GETHOSTLATENCY], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    let output = '';
-    child.stdout!.on('data', (chunk) => (output = (output + chunk).slice(-4096))); // one line per call: keep the tail
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    for (let waited = 0; !output.includes('Tracing getaddr'); waited += 100) {
-      if (child.exitCode !== null || waited > 30_000) throw new Error(`bpftrace did not attach: ${output}`);
-      await sleep(100);
-    }
-    return async () => {
-      child.kill('SIGINT');
-      await exited;
-    };
-  },
+  receiver: () => startReceiver(dnsReceiverFactory),
+  bpftrace: () => startBpftrace([GETHOSTLATENCY], 'Tracing getaddr'),
 };
 
 /** Kernel run time and runs so far of the loaded programs named `names` (bpf_stats). */
 function programStats(names: string[]): { runTimeNs: number; runs: number } {
-  const result = spawnSync('bpftool', ['prog', 'show', '--json'], { encoding: 'utf8' });
-  const programs = JSON.parse(result.stdout) as { name?: string; run_time_ns?: number; run_cnt?: number }[];
   let runTimeNs = 0;
   let runs = 0;
-  for (const program of programs)
-    if (program.name && names.includes(program.name)) {
-      runTimeNs += program.run_time_ns ?? 0;
-      runs += program.run_cnt ?? 0;
+  for (const program of bpfPrograms())
+    if (names.includes(program.name)) {
+      runTimeNs += program.runTimeNs;
+      runs += program.runs;
     }
   return { runTimeNs, runs };
 }
@@ -100,12 +72,6 @@ async function timeLoop(network: DnsNamespace, args: string[]): Promise<number> 
   const ns = Number(stdout.trim());
   if (code !== 0 || !Number.isFinite(ns)) throw new Error(`dns_loops ${args.join(' ')} failed (exit ${code}): ${stdout}${stderr}`);
   return ns;
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 const { values: options } = parseArgs({
@@ -120,8 +86,7 @@ const reps = Number(options.reps);
 const counts: Record<Work, number> = { query: Number(options.queries), getaddrinfo: Number(options.calls), packet: Number(options.packets) };
 for (const path of [LOOPS, EMPTY_PAIR, GETHOSTLATENCY]) if (!existsSync(path)) throw new Error(`${path} is missing: run bash bench/network/dns.sh`);
 
-const STATS_SWITCH = '/proc/sys/kernel/bpf_stats_enabled';
-const statsBefore = readFileSync(STATS_SWITCH, 'utf8').trim();
+const bpfStats = new BpfStatsSwitch();
 const network = DnsNamespace.create(`dns-bench-${process.pid}`, [`${SERVER_V4}/24`, 'fd53::1/64'], SERVER_V4);
 const times = Object.fromEntries(MODES.map((mode) => [mode, Object.fromEntries(WORKS.map((work) => [work, [] as number[]]))])) as Record<Mode, Record<Work, number[]>>;
 const added = Object.fromEntries(MODES.map((mode) => [mode, Object.fromEntries(WORKS.map((work) => [work, [] as number[]]))])) as Record<Mode, Record<Work, number[]>>;
@@ -130,7 +95,7 @@ const programNs = Object.fromEntries(Object.keys(PROGRAMS).map((mode) => [mode, 
   Record<Mode, Record<Work, number[]>>
 >;
 try {
-  writeFileSync(STATS_SWITCH, '1');
+  bpfStats.on();
   await network.startDnsmasq(`/tmp/dns-bench-${process.pid}.pid`);
   const run: Record<Work, () => Promise<number>> = {
     query: () => timeLoop(network, ['query', SERVER_V4, NAME, String(counts.query)]),
@@ -163,7 +128,7 @@ try {
     process.stderr.write(`round ${round + 1}/${reps}: ${MODES.map((m) => `${m} ${WORKS.map((w) => times[m][w][round].toFixed(0)).join('/')}`).join(', ')} ns per query/call/packet\n`);
   }
 } finally {
-  writeFileSync(STATS_SWITCH, statsBefore);
+  bpfStats.restore();
   network.destroy();
 }
 

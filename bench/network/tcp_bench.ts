@@ -20,14 +20,13 @@
  * usage: node dist/bench/network/tcp_bench.js [--reps N] [--connects N]   (bench/network/tcp.sh builds what it needs)
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Consumer } from '../../collector/component.js';
 import { projectPath } from '../../collector/paths.js';
 import { bpfProgramIds } from '../../native/index.js';
 import { tcpReceiverFactory } from '../../receivers/tcp/factory.js';
-import { testHost, testSettings } from '../../test/support/components.js';
+import { bpfPrograms, BpfStatsSwitch, median, startBpftrace, startReceiver, tableRow, type BpfProgram, type Setup } from '../common.js';
 
 const LOOP = projectPath('build/bench/network/tcp_connect_loop');
 /** SYN_SENT (2) to ESTABLISHED (1) or CLOSE (7), by destination, as tcpconnlat does; TCP is protocol 6. */
@@ -39,37 +38,14 @@ const BPFTRACE_CONNECT_LATENCY =
 
 const MODES = ['bare', 'receiver', 'bpftrace'] as const;
 type Mode = (typeof MODES)[number];
-/** Attaches a mode's tracing and returns how to detach it. */
-type Setup = () => Promise<() => Promise<void>>;
 /** Names (as the kernel truncates them) of each mode's BPF programs. */
 const PROGRAM_NAMES: Record<Mode, RegExp> = { bare: /^$/, receiver: /^(tcp_|connect_)/, bpftrace: /^inet_sock_set_s/ };
-const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
-
-const discard: Consumer<'metrics'> = { consume: async () => {} };
 
 const setups: Record<Mode, Setup> = {
   bare: async () => async () => {},
-  receiver: async () => {
-    const config = tcpReceiverFactory.configSchema.parse({});
-    const receiver = tcpReceiverFactory.create(testSettings('receiver', 'tcp'), config, { metrics: discard });
-    await receiver.start(testHost());
-    return () => receiver.shutdown();
-  },
-  bpftrace: async () => {
-    const child = spawn('bpftrace', ['-e', BPFTRACE_CONNECT_LATENCY], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    let output = '';
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    for (let waited = 0; !output.includes('Attaching'); waited += 100) {
-      if (child.exitCode !== null || waited > 30_000) throw new Error(`bpftrace did not attach: ${output}`);
-      await sleep(100);
-    }
-    return async () => {
-      child.kill('SIGINT');
-      await exited;
-    };
-  },
+  receiver: () => startReceiver(tcpReceiverFactory),
+  // Attached only once attachedToTracepoints says so.
+  bpftrace: () => startBpftrace(['-e', BPFTRACE_CONNECT_LATENCY], 'Attaching'),
 };
 
 function ip(args: string[]): void {
@@ -77,28 +53,15 @@ function ip(args: string[]): void {
   if (result.status !== 0) throw new Error(`ip ${args.join(' ')} failed: ${result.stderr}`);
 }
 
-interface ProgramStats {
-  name: string;
-  timeNs: number;
-  runs: number;
-}
-
 /** Run time and runs the kernel counted for each program, by id. */
-function programStats(): Map<number, ProgramStats> {
-  const programs = JSON.parse(spawnSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8', maxBuffer: 1 << 26 }).stdout) as {
-    id: number;
-    name?: string;
-    run_time_ns?: number;
-    run_cnt?: number;
-  }[];
-  return new Map(programs.map((program) => [program.id, { name: program.name ?? '', timeNs: program.run_time_ns ?? 0, runs: program.run_cnt ?? 0 }]));
+function programStats(): Map<number, BpfProgram> {
+  return new Map(bpfPrograms().map((program) => [program.id, program]));
 }
 
 /** The ids of a mode's programs: those loaded while it was set up, by name (other helpers load programs too). */
 function programsOf(mode: Mode, before: Set<number>): number[] {
-  const programs = JSON.parse(spawnSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8', maxBuffer: 1 << 26 }).stdout) as { id: number; name?: string }[];
-  return programs
-    .filter((program) => !before.has(program.id) && PROGRAM_NAMES[mode].test(program.name ?? ''))
+  return bpfPrograms()
+    .filter((program) => !before.has(program.id) && PROGRAM_NAMES[mode].test(program.name))
     .map((program) => program.id)
     .sort((a, b) => a - b);
 }
@@ -131,12 +94,6 @@ async function timeLoop(connects: number, run: number): Promise<{ nsPerConnect: 
   }
 }
 
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-}
-
 const { values: options } = parseArgs({ options: { reps: { type: 'string', default: '9' }, connects: { type: 'string', default: '10000' } } });
 const reps = Number(options.reps);
 const connects = Number(options.connects);
@@ -146,8 +103,8 @@ const perConnect: Record<Mode, number[]> = { bare: [], receiver: [], bpftrace: [
 const added: Record<Mode, number[]> = { bare: [], receiver: [], bpftrace: [] };
 /** Per mode and program name: run time and runs over all rounds, and runs per connect of each round. */
 const bpfRuns: Record<Mode, Map<string, { timeNs: number; runs: number; runsPerConnect: number[] }>> = { bare: new Map(), receiver: new Map(), bpftrace: new Map() };
-const statsBefore = readFileSync(BPF_STATS, 'utf8').trim();
-writeFileSync(BPF_STATS, '1');
+const bpfStats = new BpfStatsSwitch();
+bpfStats.on();
 let run = 0;
 try {
   for (let round = 0; round < reps; round++) {
@@ -160,17 +117,17 @@ try {
         const programs = programsOf(mode, loaded);
         if (mode !== 'bare' && programs.length === 0) throw new Error(`no programs of ${mode} found`);
         if (mode === 'bpftrace') await attachedToTracepoints(programs);
-        writeFileSync(BPF_STATS, '1'); // again: another bench that ended meanwhile may have restored it
+        bpfStats.on();
         const before = programStats();
         const { nsPerConnect, total } = await timeLoop(connects, run++);
         const after = programStats();
         times[mode] = nsPerConnect;
         // Programs of one mode may share a name (bpftrace names them after their tracepoint).
         for (const [index, id] of programs.entries()) {
-          const { timeNs, runs } = after.get(id)!;
+          const { runTimeNs, runs } = after.get(id)!;
           const name = `${after.get(id)!.name}#${index}`;
           const program = bpfRuns[mode].get(name) ?? { timeNs: 0, runs: 0, runsPerConnect: [] };
-          program.timeNs += timeNs - before.get(id)!.timeNs;
+          program.timeNs += runTimeNs - before.get(id)!.runTimeNs;
           program.runs += runs - before.get(id)!.runs;
           program.runsPerConnect.push((runs - before.get(id)!.runs) / total);
           bpfRuns[mode].set(name, program);
@@ -186,7 +143,7 @@ try {
     process.stderr.write(`round ${round + 1}/${reps}: ${MODES.map((m) => `${m} ${times[m].toFixed(0)}`).join(', ')} ns/connect\n`);
   }
 } finally {
-  writeFileSync(BPF_STATS, statsBefore);
+  bpfStats.restore();
 }
 
 /** Each program's mean run time times its runs per connect. */
@@ -202,11 +159,12 @@ const receiverOverBpftrace = summary.receiver.addedNs / summary.bpftrace.addedNs
 const bpfReceiverOverBpftrace = summary.receiver.bpfNsPerConnect / summary.bpftrace.bpfNsPerConnect;
 
 console.log(`loopback connect+accept+close, ${connects} per run, ${reps} rounds; medians:\n`);
-console.log(`${'mode'.padEnd(10)} ${'ns/connect'.padStart(11)} ${'added ns'.padStart(9)} ${'vs bare'.padStart(8)} ${'BPF ns/connect'.padStart(15)}`);
-for (const mode of MODES)
-  console.log(
-    `${mode.padEnd(10)} ${summary[mode].nsPerConnect.toFixed(0).padStart(11)} ${summary[mode].addedNs.toFixed(0).padStart(9)} ${(summary[mode].nsPerConnect / summary.bare.nsPerConnect).toFixed(3).padStart(8)} ${summary[mode].bpfNsPerConnect.toFixed(0).padStart(15)}`,
-  );
+const widths = [10, 11, 9, 8, 15];
+console.log(tableRow(['mode', 'ns/connect', 'added ns', 'vs bare', 'BPF ns/connect'], widths));
+for (const mode of MODES) {
+  const { nsPerConnect, addedNs, bpfNsPerConnect } = summary[mode];
+  console.log(tableRow([mode, nsPerConnect.toFixed(0), addedNs.toFixed(0), (nsPerConnect / summary.bare.nsPerConnect).toFixed(3), bpfNsPerConnect.toFixed(0)], widths));
+}
 console.log(`\nreceiver / bpftrace, added time per connect: ${receiverOverBpftrace.toFixed(2)}x; run time of their BPF programs per connect: ${bpfReceiverOverBpftrace.toFixed(2)}x`);
 console.log(`${summary.receiver.bpfNsPerConnect <= summary.bpftrace.bpfNsPerConnect ? 'PASS' : 'FAIL'}  the receiver's programs take no longer per connect than bpftrace's`);
 for (const mode of ['receiver', 'bpftrace'] as const)

@@ -16,16 +16,14 @@
  *
  * usage: node dist/bench/network/tls_bench.js [--pairs N] [--handshakes N]   (bench/network/tls.sh builds what it needs)
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
-import type { Consumer } from '../../collector/component.js';
 import { projectPath } from '../../collector/paths.js';
 import { bpfProgramIds } from '../../native/index.js';
 import { tlsReceiverFactory } from '../../receivers/tls/factory.js';
-import { testHost, testSettings } from '../../test/support/components.js';
+import { bpfPrograms, BpfStatsSwitch, median, startBpftrace, startReceiver, tableRow, type Setup } from '../common.js';
 
 const OUT = projectPath('build/bench/network');
 const LOOP = join(OUT, 'tls_handshake_loop');
@@ -38,35 +36,13 @@ const UNPROBED = join(OUT, 'unprobed-libssl');
 
 const TRACERS = ['receiver', 'bpftrace'] as const;
 type Mode = (typeof TRACERS)[number] | 'bare';
-type Setup = () => Promise<() => Promise<void>>;
 /** Names (as the kernel truncates them) of each mode's BPF programs. */
 const PROGRAM_NAMES: Record<(typeof TRACERS)[number], RegExp> = { receiver: /^(handshake_call_|read_call_exit|ssl_free|ssl_ctrl|servername_|error_raised)/, bpftrace: /^(SSL_do_handshak|SSL_write|SSL_read|RSA_verify|RSA_sign)$/ };
-const BPF_STATS = '/proc/sys/kernel/bpf_stats_enabled';
-
-const discard: Consumer<'metrics'> = { consume: async () => {} };
 
 const setups: Record<(typeof TRACERS)[number], Setup> = {
-  receiver: async () => {
-    // The system's libssl.so.3 is probed as always; the copy is not, since processes are not searched.
-    const receiver = tlsReceiverFactory.create(testSettings('receiver', 'tls'), tlsReceiverFactory.configSchema.parse({ discover_processes: false }), { metrics: discard });
-    await receiver.start(testHost());
-    return () => receiver.shutdown();
-  },
-  bpftrace: async () => {
-    const child = spawn('bpftrace', [SSLLATENCY], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    let output = '';
-    child.stdout!.on('data', (chunk) => (output += chunk));
-    child.stderr!.on('data', (chunk) => (output += chunk));
-    for (let waited = 0; !output.includes('Tracing SSL/TLS handshake'); waited += 100) {
-      if (child.exitCode !== null || waited > 60_000) throw new Error(`bpftrace did not attach: ${output}`);
-      await sleep(100);
-    }
-    return async () => {
-      child.kill('SIGINT');
-      await exited;
-    };
-  },
+  // The system's libssl.so.3 is probed as always; the copy is not, since processes are not searched.
+  receiver: () => startReceiver(tlsReceiverFactory, { discover_processes: false }),
+  bpftrace: () => startBpftrace([SSLLATENCY], 'Tracing SSL/TLS handshake', { timeoutMs: 60_000 }),
 };
 
 function makeCertificates(): void {
@@ -79,10 +55,6 @@ function makeCertificates(): void {
   openssl('x509', '-req', '-in', `${NAME}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${NAME}.pem`, '-days', '30', '-extfile', `${NAME}.ext`);
 }
 
-function programs(): { id: number; name?: string; run_time_ns?: number; run_cnt?: number }[] {
-  return JSON.parse(spawnSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8', maxBuffer: 1 << 26 }).stdout);
-}
-
 /** Wall and CPU ns per handshake of one loop run, on the system's libssl or on the unprobed copy. */
 function timeLoop(handshakes: number, probed: boolean): { wall: number; cpu: number } {
   const env = probed ? process.env : { ...process.env, LD_LIBRARY_PATH: UNPROBED };
@@ -90,12 +62,6 @@ function timeLoop(handshakes: number, probed: boolean): { wall: number; cpu: num
   const [wall, cpu, total] = run.stdout.trim().split(' ').map(Number);
   if (run.status !== 0 || total !== handshakes) throw new Error(`tls_handshake_loop failed (exit ${run.status}): ${run.stdout}${run.stderr}`);
   return { wall, cpu };
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 const { values: options } = parseArgs({ options: { pairs: { type: 'string', default: '15' }, handshakes: { type: 'string', default: '150' } } });
@@ -118,13 +84,13 @@ interface Result {
 const us = (ns: number) => ns / 1000;
 const results = {} as Record<Mode, Result>;
 const unprobed: { cpu: number[]; wall: number[] } = { cpu: [], wall: [] };
-const statsBefore = readFileSync(BPF_STATS, 'utf8').trim();
+const bpfStats = new BpfStatsSwitch();
 try {
   for (const tracer of TRACERS) {
     const loaded = new Set(bpfProgramIds());
     const detach = await setups[tracer]();
     try {
-      const ours = programs().filter((p) => !loaded.has(p.id) && PROGRAM_NAMES[tracer].test(p.name ?? '')).map((p) => p.id);
+      const ours = bpfPrograms().filter((p) => !loaded.has(p.id) && PROGRAM_NAMES[tracer].test(p.name)).map((p) => p.id);
       if (ours.length === 0) throw new Error(`no programs of ${tracer} found`);
       timeLoop(handshakes, true); // warm up
       const added = { cpu: [] as number[], wall: [] as number[] };
@@ -135,12 +101,12 @@ try {
         // Alternate which goes first, so that a trend within a pair cancels over pairs.
         const first = pair % 2 === 0;
         const a = timeLoop(handshakes, first);
-        writeFileSync(BPF_STATS, '1');
-        const stats = () => new Map(programs().map((p) => [p.id, { time: p.run_time_ns ?? 0, count: p.run_cnt ?? 0 }]));
+        bpfStats.on();
+        const stats = () => new Map(bpfPrograms().map((p) => [p.id, { time: p.runTimeNs, count: p.runs }]));
         const before = stats();
         const b = timeLoop(handshakes, !first);
         const after = stats();
-        writeFileSync(BPF_STATS, statsBefore);
+        bpfStats.restore();
         const [withProbes, without] = first ? [a, b] : [b, a];
         const delta = (field: 'time' | 'count') => ours.reduce((sum, id) => sum + (after.get(id)?.[field] ?? 0) - (before.get(id)?.[field] ?? 0), 0) / handshakes;
         if (!first) {
@@ -160,18 +126,18 @@ try {
     }
   }
 } finally {
-  writeFileSync(BPF_STATS, statsBefore);
+  bpfStats.restore();
 }
 results.bare = { cpuUs: us(median(unprobed.cpu)), addedCpuUs: 0, wallUs: us(median(unprobed.wall)), addedWallUs: 0, bpfUs: 0, runs: 0 };
 const addedShare = results.receiver.addedCpuUs / results.bare.cpuUs;
 
 console.log(`loopback TLS 1.3 handshakes (client and server on libssl.so.3), ${pairs} pairs of runs of ${handshakes} per tracer; medians per handshake:\n`);
-console.log(`${'mode'.padEnd(10)} ${'CPU µs'.padStart(8)} ${'added'.padStart(7)} ${'share'.padStart(7)} ${'wall µs'.padStart(8)} ${'added'.padStart(7)} ${'BPF run µs'.padStart(11)} ${'traps'.padStart(6)}`);
+const widths = [10, 8, 7, 7, 8, 7, 11, 6];
+console.log(tableRow(['mode', 'CPU µs', 'added', 'share', 'wall µs', 'added', 'BPF run µs', 'traps'], widths));
 for (const mode of ['bare', ...TRACERS] as const) {
   const row = results[mode];
-  console.log(
-    `${mode.padEnd(10)} ${row.cpuUs.toFixed(0).padStart(8)} ${row.addedCpuUs.toFixed(1).padStart(7)} ${`${((row.addedCpuUs / results.bare.cpuUs) * 100).toFixed(1)}%`.padStart(7)} ${row.wallUs.toFixed(0).padStart(8)} ${row.addedWallUs.toFixed(1).padStart(7)} ${row.bpfUs.toFixed(1).padStart(11)} ${row.runs.toFixed(1).padStart(6)}`,
-  );
+  const share = `${((row.addedCpuUs / results.bare.cpuUs) * 100).toFixed(1)}%`;
+  console.log(tableRow([mode, row.cpuUs.toFixed(0), row.addedCpuUs.toFixed(1), share, row.wallUs.toFixed(0), row.addedWallUs.toFixed(1), row.bpfUs.toFixed(1), row.runs.toFixed(1)], widths));
 }
 console.log(`\n${addedShare <= 0.05 ? 'PASS' : 'FAIL'}  the receiver adds ${(addedShare * 100).toFixed(1)}% CPU to a handshake (target <= 5%)`);
 console.log(`${results.receiver.addedCpuUs <= results.bpftrace.addedCpuUs ? 'PASS' : 'FAIL'}  the receiver adds ${results.receiver.addedCpuUs.toFixed(1)} µs CPU, bpftrace ssllatency.bt ${results.bpftrace.addedCpuUs.toFixed(1)} µs (target: no more)`);
