@@ -416,50 +416,50 @@ static __always_inline const struct dns_config *settings(void)
 	return bpf_map_lookup_elem(&receiver_settings, &zero);
 }
 
+/*
+ * The settings, when the packet whose network header is at `network` is UDP
+ * to the DNS port (`to_server`) or from it, with `packet` filled in; else 0.
+ */
+static __always_inline const struct dns_config *dns_packet(struct sk_buff *skb, __u64 network, struct udp_packet *packet, bool to_server)
+{
+	const struct dns_config *config;
+	struct udphdr *udp;
+
+	packet->network = network;
+	packet->udp = udp_header(network, skb->protocol, &packet->ip_version);
+	if (!packet->udp)
+		return 0;
+	config = settings();
+	if (!config)
+		return 0;
+	udp = bpf_rdonly_cast((void *)packet->udp, bpf_core_type_id_kernel(struct udphdr));
+	return (to_server ? udp->dest : udp->source) == config->port ? config : 0;
+}
+
 SEC("tp_btf/net_dev_queue")
 int BPF_PROG(dns_query_sent, struct sk_buff *skb)
 {
 	const struct dns_config *config;
 	struct udp_packet packet;
-	struct udphdr *udp;
 	struct sock *sk = skb->sk;
 
 	/* Queries come from a local socket (forwarded packets have none); most sends are TCP. */
 	if (!sk || sk->sk_protocol != IPPROTO_UDP_NUMBER)
 		return 0;
-	packet.network = (__u64)skb->head + skb->network_header;
-	packet.udp = udp_header(packet.network, skb->protocol, &packet.ip_version);
-	if (!packet.udp)
-		return 0;
-	config = settings();
-	if (!config)
-		return 0;
-	udp = bpf_rdonly_cast((void *)packet.udp, bpf_core_type_id_kernel(struct udphdr));
-	if (udp->dest != config->port)
-		return 0;
-	handle_query(skb, &packet, config);
+	config = dns_packet(skb, (__u64)skb->head + skb->network_header, &packet, true);
+	if (config)
+		handle_query(skb, &packet, config);
 	return 0;
 }
 
 SEC("tp_btf/netif_receive_skb")
 int BPF_PROG(dns_response_received, struct sk_buff *skb)
 {
-	const struct dns_config *config;
 	struct udp_packet packet;
-	struct udphdr *udp;
 
 	/* The network header offset is only reset after this tracepoint; the data starts there already. */
-	packet.network = (__u64)skb->data;
-	packet.udp = udp_header(packet.network, skb->protocol, &packet.ip_version);
-	if (!packet.udp)
-		return 0;
-	config = settings();
-	if (!config)
-		return 0;
-	udp = bpf_rdonly_cast((void *)packet.udp, bpf_core_type_id_kernel(struct udphdr));
-	if (udp->source != config->port)
-		return 0;
-	handle_response(skb, &packet);
+	if (dns_packet(skb, (__u64)skb->data, &packet, false))
+		handle_response(skb, &packet);
 	return 0;
 }
 

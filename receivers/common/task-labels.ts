@@ -9,7 +9,7 @@ import { unique } from './config.js';
 import { WorkloadLabels } from './workload-labels.js';
 
 /** Labels the kernel may aggregate by; `cgroup` becomes the `pod`, `namespace` and `container` labels. */
-export const TASK_AGGREGATE_LABELS = ['cgroup', 'pid', 'comm'] as const;
+const TASK_AGGREGATE_LABELS = ['cgroup', 'pid', 'comm'] as const;
 export type TaskAggregateLabel = (typeof TASK_AGGREGATE_LABELS)[number];
 
 /** The `aggregate_by` config field: what the kernel keeps series apart by, besides the receiver's own labels. pid and comm multiply the series. */
