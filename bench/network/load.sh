@@ -12,31 +12,14 @@ cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-60}
 CONNECTS_PER_SECOND=1000
 QUERIES_PER_SECOND=200
-TICKS=$(getconf CLK_TCK)
 WORK=$(mktemp -d /tmp/ebpf-network-load.XXXXXX)
 
 [[ ${SKIP_SETUP:-0} == 1 ]] || bash scripts/setup.sh >"$WORK/setup.log" 2>&1 || { cat "$WORK/setup.log"; exit 1; }
 
-pids_to_stop=()
-stats_before=$(sysctl -n kernel.bpf_stats_enabled)
-cleanup() {
-  for pid in "${pids_to_stop[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  sysctl -qw kernel.bpf_stats_enabled="$stats_before"
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+source bench/common.sh
 sysctl -qw kernel.bpf_stats_enabled=1
 
-cpu_seconds() { awk -v ticks="$TICKS" '{ sub(/^.*\) /, ""); printf "%.3f\n", ($12 + $13) / ticks }' "/proc/$1/stat"; }
 prog_ids() { bpftool prog show -j | python3 -c 'import json, sys; print(" ".join(str(p["id"]) for p in json.load(sys.stdin)))'; }
-bpf_seconds() {
-  bpftool prog show -j | python3 -c '
-import json, sys
-ids = {int(i) for i in sys.argv[1:]}
-print("%.3f" % (sum(p.get("run_time_ns", 0) for p in json.load(sys.stdin) if p["id"] in ids) / 1e9))' "$@"
-}
-new_ids() { comm -13 <(tr ' ' '\n' <<<"$1" | sort) <(tr ' ' '\n' <<<"$2" | sort) | xargs; }
 
 dns_port=$(python3 -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 /usr/sbin/dnsmasq --keep-in-foreground --no-resolv --no-hosts --no-poll --conf-file=/dev/null --user=root --pid-file \
