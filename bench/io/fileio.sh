@@ -15,6 +15,7 @@ OUT=build/bench/io
 mkdir -p "$OUT"
 make -s -C bpf vmlinux.h ../build/bpf/syscalls.bpf.o
 cc -O2 -Wall -Werror -o "$OUT/fileio_loop" bench/io/fileio_loop.c
+cc -O2 -Wall -Werror -o "$OUT/blockio_stats" bench/io/blockio_stats.c
 ARCH=$(uname -m | sed -e s/x86_64/x86/ -e s/aarch64/arm64/)
 for floor in bench/syscalls/empty_pair.bpf.c bench/io/fileio_empty_tracepoints.bpf.c; do
   clang -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_"$ARCH" -I bpf -c "$floor" -o "$OUT/$(basename "$floor" .c).o"
