@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { test } from 'node:test';
-import { assertRefusedByValidate, eventually, RunningCollector, sampleValue, scrape, startScrapedCollector } from '../support/collector.js';
+import { assertRefusedByValidate, RunningCollector, sampleValue, scrapeUntil, startScrapedCollector } from '../support/collector.js';
 import { assertPromtoolClean } from '../support/exposition.js';
 
 function run(command: string, args: string[]): { stdout: string; pid: number } {
@@ -34,10 +34,7 @@ test('O_DIRECT writes to a loop device are scraped as exactly that many block wr
 
     const writer = run('dd', ['if=/dev/zero', `of=${loop}`, 'bs=4k', `count=${writes}`, 'oflag=direct', 'status=none']).pid;
     const labels = { device: basename(loop), operation: 'write', pid: String(writer) };
-    const exposition = await eventually(`${writes} writes on ${basename(loop)}`, 10_000, async () => {
-      const text = await scrape(metricsPort);
-      return sampleValue(text, 'ebpf_block_io_operations_total', labels) >= writes ? text : undefined;
-    });
+    const exposition = await scrapeUntil(metricsPort, `${writes} writes on ${basename(loop)}`, 10_000, (text) => sampleValue(text, 'ebpf_block_io_operations_total', labels) >= writes);
     assert.equal(sampleValue(exposition, 'ebpf_block_io_operations_total', labels), writes);
     assert.equal(sampleValue(exposition, 'ebpf_block_io_bytes_total', labels), writes * 4096);
     assert.equal(sampleValue(exposition, 'ebpf_block_io_duration_seconds_count', labels), writes);

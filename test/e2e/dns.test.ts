@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { assertRefusedByValidate, eventually, sampleValue, scrape, startScrapedCollector } from '../support/collector.js';
+import { assertRefusedByValidate, sampleValue, scrapeUntil, startScrapedCollector } from '../support/collector.js';
 import { assertPromtoolClean } from '../support/exposition.js';
 import { dig, DnsNamespace, getent, sendMalformed, SERVER_V4, SILENT_SERVER } from '../../receivers/dns/testdata/dns-network.js';
 
@@ -42,10 +42,9 @@ test('queries by dig and getaddrinfo are scraped by domain and reason, exactly, 
 
     const count = (text: string, domain: string) => sampleValue(text, 'ebpf_dns_query_duration_seconds_count', { domain });
     const failed = (text: string, domain: string, reason: string) => sampleValue(text, 'ebpf_dns_query_failures_total', { domain, reason });
-    const exposition = await eventually('every query to be scraped', 20_000, async () => {
-      const text = await scrape(metricsPort);
+    const exposition = await scrapeUntil(metricsPort, 'every query to be scraped', 20_000, (text) => {
       const lost = sampleValue(text, 'ebpf_collector_dropped_items_total', { component: 'dns', reason: 'malformed_packet' });
-      return count(text, ok) >= 4 && count(text, gai) >= 3 && failed(text, silent, 'timeout') >= 2 && failed(text, refused, 'REFUSED') >= 1 && lost >= malformed ? text : undefined;
+      return count(text, ok) >= 4 && count(text, gai) >= 3 && failed(text, silent, 'timeout') >= 2 && failed(text, refused, 'REFUSED') >= 1 && lost >= malformed;
     });
     assert.equal(count(exposition, ok), 4, 'dig: one per query');
     assert.equal(count(exposition, gai), 3, 'getaddrinfo: one per call, not per A and AAAA query');

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, afterEach, before, test } from 'node:test';
 import { CLOSED_PORT, TcpNamespace, UNROUTED_V4 } from '../../receivers/tcp/testdata/tcp-network.js';
-import { assertRefusedByValidate, eventually, sampleValue, scrape, startScrapedCollector } from '../support/collector.js';
+import { assertRefusedByValidate, sampleValue, scrapeUntil, startScrapedCollector } from '../support/collector.js';
 import { assertPromtoolClean } from '../support/exposition.js';
 
 let network: TcpNamespace;
@@ -39,12 +39,12 @@ test('connects, refusals and connects without a route are scraped by dst_ip and 
     const count = (text: string) => sampleValue(text, 'ebpf_network_connect_duration_seconds_count', { dst_ip: '127.0.0.1' });
     const failed = (text: string, dst_ip: string, error: string) => sampleValue(text, 'ebpf_network_connect_failures_total', { dst_ip, error });
     const resets = (text: string) => sampleValue(text, 'ebpf_network_tcp_resets_received_total', { dst_ip: '::1' });
-    const exposition = await eventually('every connect to be scraped', 20_000, async () => {
-      const text = await scrape(metricsPort);
-      return count(text) >= connects && failed(text, '::1', 'ECONNREFUSED') >= refused && resets(text) >= refused && failed(text, UNROUTED_V4[0], 'ENETUNREACH') >= unrouted
-        ? text
-        : undefined;
-    });
+    const exposition = await scrapeUntil(
+      metricsPort,
+      'every connect to be scraped',
+      20_000,
+      (text) => count(text) >= connects && failed(text, '::1', 'ECONNREFUSED') >= refused && resets(text) >= refused && failed(text, UNROUTED_V4[0], 'ENETUNREACH') >= unrouted,
+    );
     assert.equal(count(exposition), connects);
     assert.equal(failed(exposition, '::1', 'ECONNREFUSED'), refused);
     assert.equal(resets(exposition), refused);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildFakeOpenssl, TlsFixture } from '../../receivers/tls/testdata/tls-workloads.js';
-import { assertRefusedByValidate, eventually, sampleValue, scrape, startScrapedCollector } from '../support/collector.js';
+import { assertRefusedByValidate, eventually, sampleValue, scrape, scrapeUntil, startScrapedCollector } from '../support/collector.js';
 import { assertPromtoolClean } from '../support/exposition.js';
 
 const COUNT = 'ebpf_tls_handshake_duration_seconds_count';
@@ -47,10 +47,7 @@ test('curl and node https handshakes are scraped by SNI name, side and reason, e
     assert.equal(fixture.nodeClient(b, server.port, 4).ok, 4);
     for (let i = 0; i < 2; i++) assert.equal(fixture.curl(a, server.port, { ca: false }).ok, 0);
 
-    await eventually('12 handshakes scraped', 15_000, async () => {
-      const exposition = await scrape(metricsPort);
-      return sampleValue(exposition, COUNT, client(a)) >= 8 && sampleValue(exposition, COUNT, client(b)) >= 4 ? true : undefined;
-    });
+    await scrapeUntil(metricsPort, '12 handshakes scraped', 15_000, (text) => sampleValue(text, COUNT, client(a)) >= 8 && sampleValue(text, COUNT, client(b)) >= 4);
     await sleep(700); // two more reads: nothing more may arrive
     const exposition = await scrape(metricsPort);
     assert.equal(sampleValue(exposition, COUNT, client(a)), 8, 'curl: 6 handshakes that succeeded and 2 that failed');

@@ -172,6 +172,14 @@ export async function scrape(port: number): Promise<string> {
   return response.text();
 }
 
+/** Scrapes `port` until `done` holds for the exposition (or fails after `timeoutMs`, naming `what`), and returns that exposition. */
+export async function scrapeUntil(port: number, what: string, timeoutMs: number, done: (exposition: string) => boolean): Promise<string> {
+  return eventually(what, timeoutMs, async () => {
+    const exposition = await scrape(port);
+    return done(exposition) ? exposition : undefined;
+  });
+}
+
 /** Ids of the BPF programs and links the kernel holds now, from bpftool. */
 export function kernelBpfState(): { progs: { id: number; name?: string }[]; links: { id: number; prog_id: number }[] } {
   const run = (what: string) => {
