@@ -51,11 +51,15 @@ test('dd writes to ext4 and tmpfs are scraped as exactly that many writes and by
     const shmWriter = dd(join(onShm, 'dd.out'), blocks + 1);
     const ext4 = { filesystem: 'ext4', operation: 'write', pid: String(rootWriter) };
     const tmpfs = { filesystem: 'tmpfs', operation: 'write', pid: String(shmWriter) };
-    const exposition = await eventually('both dd runs to be scraped', 10_000, async () => {
-      const text = await scrape(metricsPort);
-      return sampleValue(text, 'ebpf_io_operations_total', ext4) >= blocks && sampleValue(text, 'ebpf_io_operations_total', tmpfs) >= blocks + 1
-        ? text
+    let last = '';
+    const exposition = await eventually('both dd runs to be scraped', 20_000, async () => {
+      last = await scrape(metricsPort);
+      return sampleValue(last, 'ebpf_io_operations_total', ext4) >= blocks && sampleValue(last, 'ebpf_io_operations_total', tmpfs) >= blocks + 1
+        ? last
         : undefined;
+    }).catch((error: Error) => {
+      const seen = last.split('\n').filter((line) => line.startsWith('ebpf_io_operations_total') || line.startsWith('ebpf_collector_dropped'));
+      throw new Error(`${error.message}; last scrape:\n${seen.join('\n')}\nstatus and log:\n${collector!.stderr.slice(-2000)}`);
     });
     assert.equal(sampleValue(exposition, 'ebpf_io_operations_total', ext4), blocks);
     assert.equal(sampleValue(exposition, 'ebpf_io_bytes_total', ext4), blocks * 4096);
