@@ -34,8 +34,6 @@
 #define REQ_OP_MASK ((1 << REQ_OP_BITS) - 1)
 /* include/linux/kdev_t.h */
 #define MINORBITS 20
-/* include/uapi/asm-generic/errno-base.h: a full hash map refuses new keys with -E2BIG. */
-#define E2BIG 7
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -273,11 +271,8 @@ int BPF_PROG(block_rq_complete, struct request *rq, blk_status_t status, unsigne
 		histogram_record(&value->queue, issue_ns - insert_ns);
 	if (status) {
 		struct error_key error = { .series = key, .status = status };
-		__u64 *failed = bpf_map_lookup_elem(&errors, &error), one = 1;
 
-		if (failed)
-			(*failed)++;
-		else if (bpf_map_update_elem(&errors, &error, &one, BPF_NOEXIST) == -E2BIG)
+		if (!increment_count(&errors, &error, false))
 			count_loss(LOSS_ERRORS_FULL);
 	}
 	return 0;
