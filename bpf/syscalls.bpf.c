@@ -191,12 +191,12 @@ int BPF_PROG(syscall_enter, struct pt_regs *regs, long id)
 				parts |= PART_FILEIO;
 		}
 	}
-	if (!parts) {
-		slot->ns = 0; /* not timed */
-		return 0;
-	}
 	/* A thread's syscall registers sit at a fixed place on its kernel stack: they tell its exit from another thread's. */
 	slot->owner = (__u64)regs;
+	if (!parts) {
+		slot->ns = 0; /* not timed; the owner tells its exit so without a task storage lookup */
+		return 0;
+	}
 	slot->nr = id;
 	slot->parts = parts;
 	slot->ns = bpf_ktime_get_ns();
@@ -334,18 +334,33 @@ int BPF_PROG(syscall_exit, struct pt_regs *regs, long ret)
 {
 	struct syscalls_config *settings;
 	struct fileio_config *fileio;
-	struct syscall_start *slot;
+	struct syscall_start *slot, *saved;
 	struct task_struct *task;
 	__u64 now = bpf_ktime_get_ns(), ns;
 	__u32 zero = 0, parts;
 
 	slot = bpf_map_lookup_elem(&in_syscall, &zero);
-	if (!slot || !slot->ns || slot->owner != (__u64)regs)
-		return 0; /* filtered out, or entered before we attached */
+	if (!slot)
+		return 0;
+	task = bpf_get_current_task_btf();
+	if (slot->owner != (__u64)regs) {
+		/*
+		 * The switch that brought this thread back did not restore its entry:
+		 * task storage is refused while a task preempted on this CPU holds its
+		 * lock (e.g. freeing its own storage as it exits). The entry is still
+		 * in the storage. No entry there: it entered before we attached.
+		 */
+		saved = bpf_task_storage_get(&switched_out, task, 0, 0);
+		if (!saved || !saved->ns || saved->owner != (__u64)regs)
+			return 0;
+		*slot = *saved;
+		saved->ns = 0;
+	}
+	if (!slot->ns)
+		return 0; /* filtered out */
 	ns = now - slot->ns;
 	slot->ns = 0;
 	parts = slot->parts;
-	task = bpf_get_current_task_btf();
 	if (parts & PART_SYSCALLS) {
 		settings = bpf_map_lookup_elem(&receiver_settings, &zero);
 		if (settings)
