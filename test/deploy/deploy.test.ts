@@ -188,7 +188,7 @@ describe('pipeline.sidecar.yaml', () => {
   });
 
   test('has every component of the sidecar example', () => {
-    assert.deepEqual(Object.keys(sidecar.receivers).sort(), ['blockio', 'cpu', 'dns', 'process', 'syscalls', 'tcp', 'tls']);
+    assert.deepEqual(Object.keys(sidecar.receivers).sort(), ['blockio', 'cpu', 'dns', 'fileio', 'process', 'syscalls', 'tcp', 'tls']);
     assert.deepEqual(Object.keys(sidecar.processors).sort(), ['labels', 'symbolizer', 'window']);
     assert.deepEqual(Object.keys(sidecar.connectors), ['profilemetrics']);
     assert.deepEqual(Object.keys(sidecar.exporters).sort(), ['otlp', 'otlphttp', 'pprof', 'prometheus']);
