@@ -23,10 +23,13 @@ enum syscall_probe_filter {
 	FILTER_CGROUPS = 4,
 };
 
+/* Set in syscall_start.owner beside a thread's pt_regs (8-byte aligned) when its current syscall is not timed. */
+#define OWNER_NOT_TIMED 1
+
 /* in_syscall (per CPU) and switched_out (task storage): the syscall a thread is in, ns 0 when none is timed. */
 struct syscall_start {
 	__u64 ns;      /* bpf_ktime_get_ns() at entry */
-	__u64 owner;   /* whose call: its syscall pt_regs (raw tracepoints) or its task (per-syscall tracepoints) */
+	__u64 owner;   /* whose call: its syscall pt_regs (raw tracepoints; | OWNER_NOT_TIMED) or its task (per-syscall tracepoints) */
 	__u64 fs_type; /* fileio: the file's struct file_system_type, 0 until known */
 	__u32 nr;
 	__u32 parts;   /* PART_* bits */

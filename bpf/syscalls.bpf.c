@@ -191,12 +191,17 @@ int BPF_PROG(syscall_enter, struct pt_regs *regs, long id)
 				parts |= PART_FILEIO;
 		}
 	}
-	/* A thread's syscall registers sit at a fixed place on its kernel stack: they tell its exit from another thread's. */
-	slot->owner = (__u64)regs;
+	/*
+	 * A thread's syscall registers sit at a fixed place on its kernel stack:
+	 * they tell its exit from another thread's. The low bit (free: they are
+	 * aligned) tells the exit this call is not timed, with no lookup.
+	 */
 	if (!parts) {
-		slot->ns = 0; /* not timed; the owner tells its exit so without a task storage lookup */
+		slot->owner = (__u64)regs | OWNER_NOT_TIMED;
+		slot->ns = 0;
 		return 0;
 	}
+	slot->owner = (__u64)regs;
 	slot->nr = id;
 	slot->parts = parts;
 	slot->ns = bpf_ktime_get_ns();
@@ -342,13 +347,16 @@ int BPF_PROG(syscall_exit, struct pt_regs *regs, long ret)
 	slot = bpf_map_lookup_elem(&in_syscall, &zero);
 	if (!slot)
 		return 0;
+	if (slot->owner == ((__u64)regs | OWNER_NOT_TIMED))
+		return 0; /* filtered out */
 	task = bpf_get_current_task_btf();
-	if (slot->owner != (__u64)regs) {
+	if (slot->owner != (__u64)regs || !slot->ns) {
 		/*
 		 * The switch that brought this thread back did not restore its entry:
 		 * task storage is refused while a task preempted on this CPU holds its
-		 * lock (e.g. freeing its own storage as it exits). The entry is still
-		 * in the storage. No entry there: it entered before we attached.
+		 * lock (an exiting task frees its storage preemptibly, and every task
+		 * switched out in a syscall has some). The entry is still in the
+		 * storage. None there: it entered before we attached, or untimed.
 		 */
 		saved = bpf_task_storage_get(&switched_out, task, 0, 0);
 		if (!saved || !saved->ns || saved->owner != (__u64)regs)
@@ -356,8 +364,6 @@ int BPF_PROG(syscall_exit, struct pt_regs *regs, long ret)
 		*slot = *saved;
 		saved->ns = 0;
 	}
-	if (!slot->ns)
-		return 0; /* filtered out */
 	ns = now - slot->ns;
 	slot->ns = 0;
 	parts = slot->parts;
