@@ -1,7 +1,7 @@
 /**
- * The kernel's filters on the acting process (bpf/process_filter.h): their
- * config fields and the maps they are written to. Used by tcp; the syscalls
- * and fileio receivers keep the same filters in bpf/syscall_probe.h.
+ * The kernel's filters on the acting process (bpf/process_filter.h for tcp,
+ * bpf/syscall_probe.h for syscalls and fileio): their config fields and the
+ * maps they are written to.
  */
 import { z } from 'zod';
 import { cgroupId } from '../../collector/cgroups.js';
@@ -47,19 +47,27 @@ export interface ProcessFilters {
   cgroups: string[];
 }
 
-/** Writes the filters into the object's filter_pids, filter_comms and filter_cgroups maps; returns the bits of those that are on. */
-export function writeProcessFilters(object: BpfObject, { pids, comms, cgroups }: ProcessFilters): number {
+/** The bits of the filters that are on (enum process_filter, enum syscall_probe_filter). */
+export function processFilterBits({ pids, comms, cgroups }: ProcessFilters): number {
+  return (pids.length ? FILTER.pids : 0) | (comms.length ? FILTER.comms : 0) | (cgroups.length ? FILTER.cgroups : 0);
+}
+
+/**
+ * Writes the filters into the object's `<prefix>filter_pids`, `<prefix>filter_comms`
+ * and `<prefix>filter_cgroups` maps; returns the bits of those that are on.
+ */
+export function writeProcessFilters(object: BpfObject, filters: ProcessFilters, mapPrefix = ''): number {
   const present = Buffer.from([1]);
-  for (const pid of pids) object.update('filter_pids', u32(pid), present);
-  for (const comm of comms) {
+  for (const pid of filters.pids) object.update(`${mapPrefix}filter_pids`, u32(pid), present);
+  for (const comm of filters.comms) {
     const key = Buffer.alloc(COMM_LEN);
     key.write(comm, 'utf8');
-    object.update('filter_comms', key, present);
+    object.update(`${mapPrefix}filter_comms`, key, present);
   }
-  for (const path of cgroups) {
+  for (const path of filters.cgroups) {
     const key = Buffer.alloc(8);
     key.writeBigUInt64LE(cgroupId(path));
-    object.update('filter_cgroups', key, present);
+    object.update(`${mapPrefix}filter_cgroups`, key, present);
   }
-  return (pids.length ? FILTER.pids : 0) | (comms.length ? FILTER.comms : 0) | (cgroups.length ? FILTER.cgroups : 0);
+  return processFilterBits(filters);
 }

@@ -1,12 +1,9 @@
 import { z } from 'zod';
 import { duration } from '../../collector/config/types.js';
+import { unique } from '../common/config.js';
+import { processFilterFields } from '../common/process-filter.js';
 
-/** The kernel keeps 15 bytes of a command name (TASK_COMM_LEN 16 with its NUL). */
-const MAX_COMM_LENGTH = 15;
 /** Sizes from bpf/fileio.h. */
-const MAX_FILTER_PIDS = 1024;
-const MAX_FILTER_COMMS = 256;
-const MAX_FILTER_CGROUPS = 256;
 const MAX_FILESYSTEMS = 256;
 const FILESYSTEM_NAME_LENGTH = 31;
 
@@ -24,12 +21,6 @@ export const DEFAULT_EXCLUDED_FILESYSTEMS = [
   'dmabuf', 'efivarfs', 'fusectl', 'hugetlbfs', 'mqueue', 'nsfs', 'pidfs', 'pipefs', 'proc', 'pstore', 'rpc_pipefs',
   'secretmem', 'securityfs', 'selinuxfs', 'sockfs', 'sysfs', 'tracefs',
 ];
-
-function unique<T>(list: T[], ctx: z.RefinementCtx): void {
-  list.forEach((item, index) => {
-    if (list.indexOf(item) !== index) ctx.addIssue({ code: 'custom', path: [index], message: `${JSON.stringify(item)} is listed twice` });
-  });
-}
 
 const filesystemNames = z
   .array(
@@ -50,24 +41,8 @@ export const fileioConfigSchema = z
   .object({
     /** How often the kernel's aggregates are read and emitted. */
     collection_interval: duration(100, 3_600_000).default('10s'),
-    /** Only these processes (tgids: all their threads). */
-    pids: z.array(z.number().int().min(1)).max(MAX_FILTER_PIDS).default([]).superRefine(unique),
-    /** Only threads whose command name is exactly one of these. */
-    comms: z
-      .array(
-        z.string().min(1).refine((comm) => Buffer.byteLength(comm, 'utf8') <= MAX_COMM_LENGTH, {
-          message: `a command name has at most ${MAX_COMM_LENGTH} bytes: the kernel truncates longer names`,
-        }),
-      )
-      .max(MAX_FILTER_COMMS)
-      .default([])
-      .superRefine(unique),
-    /** Only processes in these cgroup v2 paths (e.g. "/system.slice/nginx.service") or below them; resolved at start. */
-    cgroups: z
-      .array(z.string().regex(/^\//, 'expected a cgroup v2 path starting with "/", e.g. "/system.slice"'))
-      .max(MAX_FILTER_CGROUPS)
-      .default([])
-      .superRefine(unique),
+    /** Only file syscalls of these pids, comms and cgroups (e.g. "/system.slice/nginx.service", descendants included). */
+    ...processFilterFields,
     /**
      * Which filesystem types count, by name: `include` (only these) or `exclude` (all but these; by default the
      * filesystems that are not storage). Decided in the kernel, before a call is timed.

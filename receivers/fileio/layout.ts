@@ -8,7 +8,6 @@ export const MAX_SYSCALL_NR = 512;
 
 /** struct fileio_config: enabled, route, filters, aggregate, bank, include_listed (u32 each). */
 export const SETTINGS_SIZE = 24;
-export const FILTER = { pids: 1, comms: 2, cgroups: 4 } as const;
 export const AGGREGATE = { cgroup: 1, pid: 2, comm: 4, mountpoint: 8 } as const;
 
 /** struct fileio_key: cgroup_id u64, fs_type u64, pid, mnt_id, operation, padding (u32), comm[16]. */

@@ -8,12 +8,13 @@
  */
 import { readFileSync } from 'node:fs';
 import type { Consumer, CreateSettings } from '../../collector/component.js';
-import { cgroupId } from '../../collector/cgroups.js';
 import type { Attributes, NumberPoint } from '../../collector/data/metrics.js';
 import { attributesKey } from '../../collector/data/metrics.js';
 import { type BpfObject, numPossibleCpus } from '../../native/index.js';
 import { HistogramSeries } from '../common/latency-histogram.js';
-import { cString, sumPerCpuU64 } from '../common/polling.js';
+import { cString, u32 } from '../common/polling.js';
+import { processFilterBits, writeProcessFilters } from '../common/process-filter.js';
+import { reportLosses } from '../common/losses.js';
 import { WorkloadLabels } from '../common/workload-labels.js';
 import { FILEIO_ROUTE, ProbePartReceiver, syscallsReceiversPending, type SyscallProbe } from '../syscalls/probe.js';
 import { syscallNames } from '../syscalls/syscall-names.js';
@@ -28,7 +29,6 @@ import {
   FILESYSTEM_NAME_LEN,
   FILESYSTEM_SIZE,
   fileSyscallValue,
-  FILTER,
   KEY_SIZE,
   LOSS_REASONS,
   MAX_SYSCALL_NR,
@@ -101,26 +101,20 @@ export class FileioReceiver extends ProbePartReceiver {
   }
 
   private writeFilters(object: BpfObject): void {
-    const { pids, comms, cgroups, filesystems } = this.config;
+    const { filesystems } = this.config;
     const present = Buffer.from([1]);
-    for (const pid of pids) object.update('fileio_filter_pids', u32(pid), present);
-    for (const comm of comms) object.update('fileio_filter_comms', fixedString(comm, COMM_LEN), present);
-    for (const path of cgroups) {
-      const key = Buffer.alloc(8);
-      key.writeBigUInt64LE(cgroupId(path));
-      object.update('fileio_filter_cgroups', key, present);
-    }
+    writeProcessFilters(object, this.config, 'fileio_');
     for (const name of filesystems.include ?? filesystems.exclude ?? DEFAULT_EXCLUDED_FILESYSTEMS)
       object.update('filesystem_filter', fixedString(name, FILESYSTEM_NAME_LEN), present);
   }
 
   /** struct fileio_config, with the current bank. */
   private writeConfig(object: BpfObject): void {
-    const { pids, comms, cgroups, aggregate_by, filesystems } = this.config;
+    const { aggregate_by, filesystems } = this.config;
     const settings = Buffer.alloc(SETTINGS_SIZE);
     settings.writeUInt32LE(this.enabled ? 1 : 0, 0);
     settings.writeUInt32LE(this.route, 4);
-    settings.writeUInt32LE((pids.length ? FILTER.pids : 0) | (comms.length ? FILTER.comms : 0) | (cgroups.length ? FILTER.cgroups : 0), 8);
+    settings.writeUInt32LE(processFilterBits(this.config), 8);
     settings.writeUInt32LE(aggregate_by.reduce((bits, label) => bits | AGGREGATE[label], 0), 12);
     settings.writeUInt32LE(this.bank, 16);
     settings.writeUInt32LE(filesystems.include ? 1 : 0, 20);
@@ -143,7 +137,7 @@ export class FileioReceiver extends ProbePartReceiver {
     // After the series: a filesystem is named before any series of it is made.
     this.readFilesystemNames(object);
     telemetry.mapFill('series', series.count, object.mapInfo(SERIES_MAPS[0]).maxEntries);
-    this.countLosses(object, cpus);
+    reportLosses(object, this.settings.telemetry, LOSS_REASONS, 'fileio_losses');
 
     // Every value to add: its key, and where its struct fileio_value is. A CPU's recent series has its own key.
     const entries: { key: SeriesKey; values: Buffer; offset: number }[] = [];
@@ -232,15 +226,6 @@ export class FileioReceiver extends ProbePartReceiver {
     if (aggregate_by.includes('mountpoint')) attributes.mountpoint = this.mountPoints.get(key.mntId) ?? `[mount ${key.mntId}]`;
     return attributes;
   }
-
-  /** Operations the kernel could not record, as dropped items by reason. */
-  private countLosses(object: BpfObject, cpus: number): void {
-    const losses = object.drain('fileio_losses');
-    for (let i = 0; i < losses.count; i++) {
-      const lost = Number(sumPerCpuU64(losses.values, i * cpus * 8, cpus));
-      if (lost > 0) this.settings.telemetry.dropped('metrics', lost, LOSS_REASONS[losses.keys.readUInt32LE(i * 4)]);
-    }
-  }
 }
 
 /** mountinfo escapes space, tab, newline and backslash as octal. */
@@ -251,11 +236,5 @@ function unescapeMountinfo(field: string): string {
 function fixedString(value: string, size: number): Buffer {
   const buffer = Buffer.alloc(size);
   buffer.write(value, 'utf8');
-  return buffer;
-}
-
-function u32(value: number): Buffer {
-  const buffer = Buffer.alloc(4);
-  buffer.writeUInt32LE(value);
   return buffer;
 }

@@ -2,9 +2,6 @@
 import type { BpfObject } from '../../native/index.js';
 import { HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
 
-export const COMM_LEN = 16;
-
-
 /** struct syscall_key: cgroup_id u64, pid, tid, uid, nr u32. */
 export const SYSCALL_KEY_SIZE = 24;
 /** struct error_key: a syscall_key, then errno u32 and padding. */
@@ -20,7 +17,6 @@ export const RECENT_SERIES_MAPS = ['recent_series_0', 'recent_series_1'] as cons
 
 /** struct syscalls_config: filters u32, aggregate u32, bank u32, enabled u32. */
 export const SETTINGS_SIZE = 16;
-export const FILTER = { pids: 1, comms: 2, cgroups: 4 } as const;
 export const AGGREGATE = { cgroup: 1, pid: 2, tid: 4, uid: 8 } as const;
 
 /** enum syscalls_loss, as reasons for dropped-item telemetry. */

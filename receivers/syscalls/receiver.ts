@@ -9,17 +9,17 @@ import type { Attributes, NumberPoint } from '../../collector/data/metrics.js';
 import { attributesKey } from '../../collector/data/metrics.js';
 import { parseCgroupPath } from '../../collector/processes.js';
 import { type BpfObject, numPossibleCpus } from '../../native/index.js';
-import { sumPerCpuU64 } from '../common/polling.js';
-import { CgroupPaths, cgroupId } from '../../collector/cgroups.js';
+import { sumPerCpuU64, u32 } from '../common/polling.js';
+import { CgroupPaths } from '../../collector/cgroups.js';
+import { processFilterBits, writeProcessFilters } from '../common/process-filter.js';
+import { reportLosses } from '../common/losses.js';
 import type { SyscallsConfig } from './config.js';
 import { errnoName } from './errno-names.js';
 import { HistogramSeries, HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
 import {
   AGGREGATE,
   checkLayout,
-  COMM_LEN,
   ERROR_KEY_SIZE,
-  FILTER,
   LOSS_REASONS,
   RECENT_HISTOGRAM_OFFSET,
   RECENT_SERIES_MAPS,
@@ -65,27 +65,15 @@ export class SyscallsReceiver extends ProbePartReceiver {
 
   /** Filters and aggregation go into the kernel's maps before anything is attached. */
   private writeSettings(object: BpfObject): void {
-    const { pids, comms, cgroups } = this.config;
-    const present = Buffer.from([1]);
-    for (const pid of pids) object.update('filter_pids', u32(pid), present);
-    for (const comm of comms) {
-      const key = Buffer.alloc(COMM_LEN);
-      key.write(comm, 'utf8');
-      object.update('filter_comms', key, present);
-    }
-    for (const path of cgroups) {
-      const key = Buffer.alloc(8);
-      key.writeBigUInt64LE(cgroupId(path));
-      object.update('filter_cgroups', key, present);
-    }
+    writeProcessFilters(object, this.config);
     this.writeConfig(object);
   }
 
   /** struct syscalls_config, with the current bank. */
   private writeConfig(object: BpfObject, enabled = true): void {
-    const { pids, comms, cgroups, aggregate_by } = this.config;
+    const { aggregate_by } = this.config;
     const settings = Buffer.alloc(SETTINGS_SIZE);
-    settings.writeUInt32LE((pids.length ? FILTER.pids : 0) | (comms.length ? FILTER.comms : 0) | (cgroups.length ? FILTER.cgroups : 0), 0);
+    settings.writeUInt32LE(processFilterBits(this.config), 0);
     settings.writeUInt32LE(aggregate_by.reduce((bits, label) => bits | AGGREGATE[label], 0), 4);
     settings.writeUInt32LE(this.bank, 8);
     settings.writeUInt32LE(enabled ? 1 : 0, 12);
@@ -109,7 +97,7 @@ export class SyscallsReceiver extends ProbePartReceiver {
     const errors = object.drain('errors');
     telemetry.mapFill('histograms', histograms.count, object.mapInfo('histograms').maxEntries);
     telemetry.mapFill('errors', errors.count, object.mapInfo('errors').maxEntries);
-    this.countLosses(object, cpus);
+    reportLosses(object, this.settings.telemetry, LOSS_REASONS);
 
     // Each CPU's recent series of a syscall has its own key: the used ones, by their offset in `recent.values`.
     const recentOffsets: number[] = [];
@@ -185,19 +173,4 @@ export class SyscallsReceiver extends ProbePartReceiver {
     if (aggregate_by.includes('uid')) attributes.uid = String(key.uid);
     return attributes;
   }
-
-  /** Syscalls the kernel could not record, as dropped items by reason. */
-  private countLosses(object: BpfObject, cpus: number): void {
-    const losses = object.drain('losses');
-    for (let i = 0; i < losses.count; i++) {
-      const lost = Number(sumPerCpuU64(losses.values, i * cpus * 8, cpus));
-      if (lost > 0) this.settings.telemetry.dropped('metrics', lost, LOSS_REASONS[losses.keys.readUInt32LE(i * 4)]);
-    }
-  }
-}
-
-function u32(value: number): Buffer {
-  const buffer = Buffer.alloc(4);
-  buffer.writeUInt32LE(value);
-  return buffer;
 }
