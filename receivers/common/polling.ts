@@ -1,37 +1,33 @@
 /**
- * The life of a receiver whose data aggregates in kernel maps: open and load a
- * BPF object, attach its programs, then read the maps every interval and hand
- * the result on. Subclasses say what to attach and how to read.
+ * The life of a receiver whose data aggregates in kernel maps: get a BPF
+ * object with its programs attached, read its maps every interval and hand
+ * the result on, give the object back at shutdown.
  */
 import { BpfObject } from '../../native/index.js';
 import type { Component, CreateSettings, Host } from '../../collector/component.js';
 
-export abstract class PollingBpfReceiver implements Component {
+export abstract class PollingReceiver implements Component {
   private object?: BpfObject;
   private timer?: NodeJS.Timeout;
   private collecting?: Promise<void>;
   private lastReadMs = Date.now();
-  /** Set once attached: only then are there maps worth reading. */
-  private running = false;
 
   protected constructor(
     protected readonly settings: CreateSettings,
-    private readonly objectPath: string,
     private readonly intervalMs: number,
   ) {}
 
-  /** Attach programs; called once the object is loaded. */
-  protected abstract attach(object: BpfObject, host: Host): void | Promise<void>;
+  /** Gets the object with this receiver's programs attached and recording. */
+  protected abstract open(host: Host): Promise<BpfObject>;
+
+  /** Stops recording and gives the object back; called once per open(), and at shutdown without start. */
+  protected abstract close(): void;
 
   /** Read (and usually clear) the maps for the interval [startMs, endMs] and pass the data on. */
   protected abstract collect(object: BpfObject, startMs: number, endMs: number): Promise<void>;
 
   async start(host: Host): Promise<void> {
-    const object = BpfObject.open(this.objectPath);
-    this.object = object;
-    object.load();
-    await this.attach(object, host);
-    this.running = true;
+    this.object = await this.open(host);
     this.lastReadMs = Date.now();
     this.schedule();
   }
@@ -46,7 +42,7 @@ export abstract class PollingBpfReceiver implements Component {
   }
 
   private async collectOnce(): Promise<void> {
-    if (!this.object || !this.running) return;
+    if (!this.object) return;
     const endMs = Date.now();
     try {
       await this.collect(this.object, this.lastReadMs, endMs);
@@ -58,15 +54,41 @@ export abstract class PollingBpfReceiver implements Component {
     }
   }
 
-  /** Stops the timer, flushes one last read, and detaches everything. Safe without start and twice. */
+  /** Stops the timer, flushes one last read, and gives the object back. Safe without start and twice. */
   async shutdown(): Promise<void> {
     clearTimeout(this.timer);
     this.timer = undefined;
     await this.collecting;
     await this.collectOnce();
-    this.running = false;
-    this.object?.close();
     this.object = undefined;
+    this.close();
+  }
+}
+
+/** A PollingReceiver that opens, loads and owns its BPF object: subclasses say what to attach and how to read. */
+export abstract class PollingBpfReceiver extends PollingReceiver {
+  /** Set as soon as opened, so that a start that fails halfway still releases it. */
+  private owned?: BpfObject;
+
+  protected constructor(settings: CreateSettings, private readonly objectPath: string, intervalMs: number) {
+    super(settings, intervalMs);
+  }
+
+  /** Attach programs; called once the object is loaded. */
+  protected abstract attach(object: BpfObject, host: Host): void | Promise<void>;
+
+  protected override async open(host: Host): Promise<BpfObject> {
+    const object = BpfObject.open(this.objectPath);
+    this.owned = object;
+    object.load();
+    await this.attach(object, host);
+    return object;
+  }
+
+  /** Detaches everything. */
+  protected override close(): void {
+    this.owned?.close();
+    this.owned = undefined;
   }
 }
 

@@ -14,7 +14,7 @@
 import type { CreateSettings } from '../../collector/component.js';
 import { bpfObjectPath } from '../../collector/paths.js';
 import { BpfObject, type AttachSpec } from '../../native/index.js';
-import { PollingReceiver } from './polling.js';
+import { PollingReceiver } from '../common/polling.js';
 
 export type ProbePart = 'syscalls' | 'fileio';
 
