@@ -36,7 +36,12 @@ COPY native/ native/
 RUN cd native && npx --no-install node-gyp configure build --nodedir="$(dirname "$(dirname "$(command -v node)")")"
 
 COPY . .
+# Test-only code (tests, their support, benches, components' testing/ and
+# testdata/ folders) stays out of the image.
 RUN npx --no-install tsc -p tsconfig.json \
+ && rm -rf dist/test dist/bench \
+ && find dist \( -name '*.test.js' -o -name '*.test.js.map' \) -delete \
+ && find dist -type d \( -name testing -o -name testdata \) -prune -exec rm -rf {} + \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { ProfileBatch } from '../../collector/data/profiles.js';
-import { FIXTURE_NEXT_WINDOW, FIXTURE_SYMBOLIZED_WINDOW } from './fixtures.js';
+import { FIXTURE_NEXT_WINDOW, FIXTURE_SYMBOLIZED_WINDOW } from './testing/fixtures.js';
 import { encodeFolded } from './folded-encoding.js';
 
 test('folded stacks: comm first, then root to leaf, one sorted line per stack with its samples', () => {

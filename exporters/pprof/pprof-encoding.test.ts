@@ -14,8 +14,8 @@ import {
   FIXTURE_UNMAPPED_FRAME,
   FIXTURE_UNNAMED_KERNEL_FRAME,
   FIXTURE_UNNAMED_LIBRARY_FRAME,
-} from './fixtures.js';
-import { goToolPprof, parseRaw, parseTop, type RawProfile } from './go-tool-pprof.js';
+} from './testing/fixtures.js';
+import { goToolPprof, parseRaw, parseTop, type RawProfile } from './testing/go-tool-pprof.js';
 import { encodePprof } from './pprof-encoding.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pprof-encoding-'));

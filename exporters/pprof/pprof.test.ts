@@ -12,8 +12,8 @@ import { profileSampleCount, type ProfileBatch } from '../../collector/data/prof
 import { SelfTelemetry } from '../../collector/telemetry.js';
 import { testHost, testSettings } from '../../test/support/components.js';
 import { pprofExporterFactory } from './factory.js';
-import { FIXTURE_NEXT_WINDOW, FIXTURE_SYMBOLIZED_WINDOW, FIXTURE_WINDOW_START_MS, fixtureAt } from './fixtures.js';
-import { goToolPprof, parseTop } from './go-tool-pprof.js';
+import { FIXTURE_NEXT_WINDOW, FIXTURE_SYMBOLIZED_WINDOW, FIXTURE_WINDOW_START_MS, fixtureAt } from './testing/fixtures.js';
+import { goToolPprof, parseTop } from './testing/go-tool-pprof.js';
 
 function create(config: Record<string, unknown>) {
   const telemetry = new SelfTelemetry();

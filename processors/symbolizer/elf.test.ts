@@ -10,7 +10,7 @@ import { symbolizerProcessorFactory } from './factory.js';
 import {
   absoluteAddress, addr2line, buildIdOf, compile, fileOffsetOf, fixtureBatch, mappedFile, run, startProgram,
   symbolAddress, temporaryDir, testdata,
-} from './test-programs.js';
+} from './testing/test-programs.js';
 
 const dir = temporaryDir();
 let workload: string;

@@ -10,7 +10,7 @@ import { BpfObject } from '../../native/index.js';
 import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
 import { symbolizerProcessorFactory } from './factory.js';
 import { KernelSymbols } from './kallsyms.js';
-import { fixtureBatch } from './test-programs.js';
+import { fixtureBatch } from './testing/test-programs.js';
 
 function kallsymsAddress(name: string, module?: string): bigint {
   const line = readFileSync('/proc/kallsyms', 'utf8')

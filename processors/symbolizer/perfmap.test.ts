@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { ProfileBatch } from '../../collector/data/profiles.js';
 import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
 import { symbolizerProcessorFactory } from './factory.js';
-import { fixtureBatch, startProgram, testdata } from './test-programs.js';
+import { fixtureBatch, startProgram, testdata } from './testing/test-programs.js';
 
 function createProcessor(config: Record<string, unknown> = {}) {
   const sink = new ProfilesSink();

@@ -10,7 +10,7 @@ import { ProfilesSink, testHost, testSettings } from '../../test/support/compone
 import { symbolizerProcessorFactory } from './factory.js';
 import {
   absoluteAddress, compile, fileOffsetOf, fixtureBatch, startProgram, symbolAddress, temporaryDir, testdata,
-} from './test-programs.js';
+} from './testing/test-programs.js';
 
 const dir = temporaryDir();
 let workload: string;

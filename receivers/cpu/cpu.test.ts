@@ -9,7 +9,7 @@ import { ProfilesSink, testHost, testSettings } from '../../test/support/compone
 import { cgroup2Mount } from '../../collector/cgroups.js';
 import type { CpuConfig } from './config.js';
 import { cpuReceiverFactory } from './factory.js';
-import { compileWorkload, copyAs, functionRanges, kernelTextRange, removeWorkloads, startWorkload, type Workload } from './workloads.js';
+import { compileWorkload, copyAs, functionRanges, kernelTextRange, removeWorkloads, startWorkload, type Workload } from './testing/workloads.js';
 
 function config(overrides: Record<string, unknown> = {}): CpuConfig {
   return cpuReceiverFactory.configSchema.parse({ collection_interval: '500ms', ...overrides });

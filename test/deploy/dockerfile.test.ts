@@ -329,9 +329,30 @@ describe('Dockerfile, built here step by step', () => {
     }
   });
 
-  test('the image has its default pipeline', () => {
+  test('the image has its default pipeline, and every component it names loads from the image\'s files', () => {
     const cmd = execForm(finalStage, 'CMD');
     assert.ok(existsSync(at(runtimeRoot, cmd[2])), `${cmd[2]} is not in the image`);
+    const [launcher] = execForm(finalStage, 'ENTRYPOINT');
+    const result = spawnSync(at(runtimeRoot, posix.resolve(runtimeWorkdir, launcher)), ['validate', '--config', at(runtimeRoot, cmd[2])], {
+      cwd: at(runtimeRoot, runtimeWorkdir),
+      encoding: 'utf8',
+    });
+    assert.equal(result.status, 0, `validate failed: ${result.stdout}${result.stderr}`);
+  });
+
+  test('the image holds no test-only code', () => {
+    const dist = at(runtimeRoot, posix.join(runtimeWorkdir, 'dist'));
+    const testOnly: string[] = [];
+    const visit = (dir: string) => {
+      for (const entry of readdirSync(dir, { withFileTypes: true })) {
+        const path = join(dir, entry.name);
+        if (entry.isDirectory() ? ['testing', 'testdata'].includes(entry.name) : /\.test\.js(\.map)?$/.test(entry.name)) testOnly.push(path);
+        else if (entry.isDirectory()) visit(path);
+      }
+    };
+    visit(dist);
+    for (const folder of ['test', 'bench']) if (existsSync(join(dist, folder))) testOnly.push(join(dist, folder));
+    assert.deepEqual(testOnly, []);
   });
 
   test('the collector runs from the runtime stage\'s files alone and counts the execs it sees', async () => {

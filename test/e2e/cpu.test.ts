@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { spawn, spawnSync } from 'node:child_process';
 import { after } from 'node:test';
-import { goToolPprof, parseRaw, parseTop } from '../../exporters/pprof/go-tool-pprof.js';
-import { buildIdOf } from '../../processors/symbolizer/test-programs.js';
-import { compileWorkload, copyAs, removeWorkloads, startWorkload } from '../../receivers/cpu/workloads.js';
+import { goToolPprof, parseRaw, parseTop } from '../../exporters/pprof/testing/go-tool-pprof.js';
+import { buildIdOf } from '../../processors/symbolizer/testing/test-programs.js';
+import { compileWorkload, copyAs, removeWorkloads, startWorkload } from '../../receivers/cpu/testing/workloads.js';
 import { eventually, freePort, RunningCollector, sampleValue, scrape } from '../support/collector.js';
 
 function pipeline(pid: number, metricsPort: number, profilesDir: string): string {

@@ -20,8 +20,8 @@ import {
   OtlpHttpSink,
   summarizeAcceptedProfiles,
 } from '../../exporters/otlpcommon/testing/otlp-sinks.js';
-import { goToolPprof, parseRaw } from '../../exporters/pprof/go-tool-pprof.js';
-import { compileWorkload, removeWorkloads, startWorkload } from '../../receivers/cpu/workloads.js';
+import { goToolPprof, parseRaw } from '../../exporters/pprof/testing/go-tool-pprof.js';
+import { compileWorkload, removeWorkloads, startWorkload } from '../../receivers/cpu/testing/workloads.js';
 import { eventually, freePort, RunningCollector, sampleValue, scrape } from '../support/collector.js';
 
 after(removeWorkloads);

@@ -4,7 +4,7 @@
  * frames it could not name (mapping and build id known, or nothing known),
  * kernel frames, containers and plain host processes.
  */
-import type { Frame, Mapping, ProfileBatch } from '../../collector/data/profiles.js';
+import type { Frame, Mapping, ProfileBatch } from '../../../collector/data/profiles.js';
 
 export const FIXTURE_PERIOD_NS = 1e9 / 97;
 export const FIXTURE_WINDOW_START_MS = Date.UTC(2026, 10, 22, 4, 15, 0);

@@ -8,8 +8,8 @@ import { mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Frame, ProfileBatch } from '../../collector/data/profiles.js';
-import { projectPath } from '../../collector/paths.js';
+import type { Frame, ProfileBatch } from '../../../collector/data/profiles.js';
+import { projectPath } from '../../../collector/paths.js';
 
 export const testdata = (name: string): string => projectPath('processors', 'symbolizer', 'testdata', name);
 
