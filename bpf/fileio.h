@@ -9,9 +9,6 @@
 #define FILEIO_MAX_SERIES 16384
 /* Filesystem types seen (a system has a few dozen) and names in the filesystems filter. */
 #define FILEIO_MAX_FILESYSTEMS 256
-#define FILEIO_MAX_FILTER_PIDS 1024
-#define FILEIO_MAX_FILTER_COMMS 256
-#define FILEIO_MAX_FILTER_CGROUPS 256
 /* Syscall numbers file_syscalls covers (x86-64 has about 470). */
 #define FILEIO_MAX_SYSCALL_NR 512
 

@@ -36,26 +36,8 @@ struct {
 	__type(value, struct file_syscall);
 } file_syscalls SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, FILEIO_MAX_FILTER_PIDS);
-	__type(key, __u32);
-	__type(value, __u8);
-} fileio_filter_pids SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, FILEIO_MAX_FILTER_COMMS);
-	__type(key, char[FILEIO_COMM_LEN]);
-	__type(value, __u8);
-} fileio_filter_comms SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, FILEIO_MAX_FILTER_CGROUPS);
-	__type(key, __u64);
-	__type(value, __u8);
-} fileio_filter_cgroups SEC(".maps");
+/* The fileio part's filters. */
+PROCESS_FILTER_MAPS(fileio_);
 
 /* The names in the filesystems filter (include or exclude list, by fileio_config.include_listed). */
 struct {

@@ -3,24 +3,16 @@
  * of one object (syscalls.bpf.c), so that when both run a syscall passes
  * through one program pair: the entry stamps the per-CPU slot once, with a
  * bit per part that wants the call, and the exit serves each part whose bit
- * is set. Include after vmlinux.h, bpf_helpers.h and cgroup_filter.h.
+ * is set. Include after vmlinux.h, bpf_helpers.h, cgroup_filter.h and
+ * process_filter.h.
  */
 #ifndef EBPF_COLLECTOR_SYSCALL_PROBE_H
 #define EBPF_COLLECTOR_SYSCALL_PROBE_H
-
-#define SYSCALL_PROBE_COMM_LEN 16
 
 /* Bits of syscall_start.parts: the receivers that time this call. */
 enum syscall_probe_part {
 	PART_SYSCALLS = 1,
 	PART_FILEIO = 2,
-};
-
-/* Bits of a part's `filters` setting: every filter that is on must match. */
-enum syscall_probe_filter {
-	FILTER_PIDS = 1,
-	FILTER_COMMS = 2,
-	FILTER_CGROUPS = 4,
 };
 
 /* Set in syscall_start.owner beside a thread's pt_regs (8-byte aligned) when its current syscall is not timed. */
@@ -38,26 +30,5 @@ struct syscall_start {
 	__u32 operation; /* fileio: enum file_operation */
 	__u32 padding;
 };
-
-/* The current process passes a part's filters (pids, comms, cgroups: hash maps whose keys are the values to record). */
-static __always_inline bool process_selected(__u32 filters, void *pids, void *comms, void *cgroups)
-{
-	if (filters & FILTER_PIDS) {
-		__u32 pid = bpf_get_current_pid_tgid() >> 32;
-
-		if (!bpf_map_lookup_elem(pids, &pid))
-			return false;
-	}
-	if (filters & FILTER_COMMS) {
-		char comm[SYSCALL_PROBE_COMM_LEN] = {};
-
-		bpf_get_current_comm(comm, sizeof(comm));
-		if (!bpf_map_lookup_elem(comms, comm))
-			return false;
-	}
-	if ((filters & FILTER_CGROUPS) && !cgroup_selected(cgroups))
-		return false;
-	return true;
-}
 
 #endif

@@ -25,6 +25,7 @@
 #include "latency_histogram.h"
 #include "syscalls.h"
 #include "cgroup_filter.h"
+#include "process_filter.h"
 #include "syscall_probe.h"
 #include "fileio.h"
 #include "fileio_probe.h"
@@ -41,27 +42,8 @@ struct {
 	__type(value, struct syscalls_config);
 } receiver_settings SEC(".maps");
 
-/* Filters: present keys are the pids (tgids), comms and cgroup ids to record. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_FILTER_PIDS);
-	__type(key, __u32);
-	__type(value, __u8);
-} filter_pids SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_FILTER_COMMS);
-	__type(key, char[SYSCALLS_COMM_LEN]);
-	__type(value, __u8);
-} filter_comms SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, MAX_FILTER_CGROUPS);
-	__type(key, __u64);
-	__type(value, __u8);
-} filter_cgroups SEC(".maps");
+/* The syscalls part's filters. */
+PROCESS_FILTER_MAPS();
 
 /* The syscall the thread running on this CPU is in, if it is being timed. */
 struct {

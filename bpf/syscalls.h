@@ -2,16 +2,11 @@
 #ifndef EBPF_COLLECTOR_SYSCALLS_H
 #define EBPF_COLLECTOR_SYSCALLS_H
 
-#define SYSCALLS_COMM_LEN 16
-
 /* Durations go into struct latency_histogram (latency_histogram.h). */
 
 /* Distinct (syscall, aggregate labels) series per interval, and (series, errno) pairs. */
 #define MAX_HISTOGRAMS 16384
 #define MAX_ERROR_SERIES 16384
-#define MAX_FILTER_PIDS 1024
-#define MAX_FILTER_COMMS 256
-#define MAX_FILTER_CGROUPS 256
 
 /* Syscall numbers with a recent series per CPU (x86-64 has about 470); higher ones always go to the hash. */
 #define RECENT_SYSCALL_NR 512

@@ -33,6 +33,9 @@
 #include "process_filter.h"
 #include "task_labels.h"
 
+/* Only connects by these processes, when their filter is on (tcp_config.filters). */
+PROCESS_FILTER_MAPS();
+
 #define AF_INET 2
 #define AF_INET6 10
 #define SOCK_STREAM 1
@@ -176,7 +179,7 @@ static __always_inline void connect_started(const struct sock *sk, struct tcp_co
 {
 	struct connection *connection;
 
-	if (config->filters && !process_selected(config->filters))
+	if (config->filters && !process_selected(config->filters, &filter_pids, &filter_comms, &filter_cgroups))
 		return;
 	connection = bpf_sk_storage_get(&connections, (void *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!connection) {
@@ -333,7 +336,7 @@ int connect_exit(struct connect_exit *ctx)
 		return 0;
 	}
 	config = settings();
-	if (!config || (config->filters && !process_selected(config->filters)))
+	if (!config || (config->filters && !process_selected(config->filters, &filter_pids, &filter_comms, &filter_cgroups)))
 		return 0;
 	/* Only failures get here: the call's arguments are still in the caller's saved registers. */
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
