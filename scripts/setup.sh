@@ -14,11 +14,11 @@ fi
 
 # Build tools and libraries for the addon and BPF objects, then what tests and
 # benchmarks run beside us: bpftool, perf and bpftrace as peers, Prometheus and
-# promtool, go tool pprof, protoc, /usr/bin/time; for the network receivers'
+# promtool, go tool pprof, protoc, /usr/bin/time, rustc (a Rust binary to symbolize); for the network receivers'
 # tests, a DNS server and clients (dnsmasq, dig), TLS peers and headers (openssl, curl, libssl-dev),
 # network namespaces and a firewall to drop SYNs in them (iproute2, nftables).
 APT_PACKAGES=(clang llvm make gcc g++ python3 libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config
-  linux-perf bpftrace prometheus golang-go protobuf-compiler time
+  linux-perf bpftrace prometheus golang-go protobuf-compiler time rustc
   dnsmasq-base bind9-dnsutils openssl libssl-dev curl iproute2 nftables)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

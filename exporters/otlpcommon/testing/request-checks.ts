@@ -94,18 +94,16 @@ export function checkFixtureProfilesRequest(body: Uint8Array, options: { process
 }
 
 /**
- * Decodes `body` with protoc against the official protos as well, when they
- * are on this machine: the same text as with the project's copy, and no
- * field the official schema does not know (protoc prints those by number).
- * Returns false when the official protos are absent and nothing was checked.
+ * Decodes `body` with protoc against the official protos as well: the same
+ * text as with the project's copy, and no field the official schema does not
+ * know (protoc prints those by number). Fails when the protos are missing.
  */
-export function checkAgainstOfficialProtos(body: Uint8Array, signal: Signal): boolean {
-  if (!existsSync(OFFICIAL_PROTO_DIR)) return false;
+export function checkAgainstOfficialProtos(body: Uint8Array, signal: Signal): void {
+  assert.ok(existsSync(OFFICIAL_PROTO_DIR), `${OFFICIAL_PROTO_DIR} is missing: development machines and CI have ../shared beside the project`);
   const [type, file] = signal === 'profiles' ? [EXPORT_PROFILES_REQUEST, PROFILES_SERVICE_PROTO] : [EXPORT_METRICS_REQUEST, METRICS_SERVICE_PROTO];
   const official = protocDecodeText(body, type, OFFICIAL_PROTO_DIR, file);
   assert.doesNotMatch(official, /^\s*\d+[:{ ]/m, 'no unknown fields');
   assert.equal(official, protocDecodeText(body, type, PROTO_DIR, file));
-  return true;
 }
 
 export interface DecodedSum {
