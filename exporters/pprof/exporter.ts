@@ -15,23 +15,25 @@ import { PROFILING_PATH, registerProfilingRoutes } from './profiling-routes.js';
 
 export class PprofExporter implements Component, Consumer<'profiles'> {
   readonly consumers = { profiles: this };
-  private readonly windows = new ProfileWindows();
+  private readonly windows: ProfileWindows;
   private readonly directory?: ProfileDirectory;
   /** Writes go one at a time, so that file names and retention see each other's files. */
   private writing: Promise<void> = Promise.resolve();
 
   constructor(private readonly settings: CreateSettings, config: PprofConfig) {
+    this.windows = new ProfileWindows(config.max_concurrent_requests, config.max_samples_per_request);
     if (config.write_files) this.directory = new ProfileDirectory(resolve(config.directory), config.max_files);
   }
 
   async consume(batch: ProfileBatch): Promise<void> {
     const samples = profileSampleCount(batch);
-    const windowsOpen = this.windows.add(batch);
+    const took = this.windows.add(batch);
+    if (took.droppedSamples > 0) this.settings.telemetry.dropped('profiles', took.droppedSamples, 'profiling_request_full');
     if (this.directory) {
       const write = this.writing.then(() => this.writeFile(this.directory!, batch, samples));
       this.writing = write;
       await write;
-    } else if (windowsOpen > 0) {
+    } else if (took.windows > 0) {
       this.settings.telemetry.exported('profiles', samples);
     } else if (samples > 0) {
       this.settings.telemetry.dropped('profiles', samples, 'no_profiling_request');

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { get as httpGet } from 'node:http';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { get as httpGet, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -10,6 +10,7 @@ import { Profile } from 'pprof-format';
 import type { Host } from '../../collector/component.js';
 import { profileSampleCount, type ProfileBatch } from '../../collector/data/profiles.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
+import { eventually } from '../../test/support/collector.js';
 import { testHost, testSettings } from '../../test/support/components.js';
 import { pprofExporterFactory } from './factory.js';
 import { FIXTURE_NEXT_WINDOW, FIXTURE_SYMBOLIZED_WINDOW, FIXTURE_WINDOW_START_MS, fixtureAt } from './testing/fixtures.js';
@@ -46,7 +47,13 @@ async function topOf(file: string): Promise<Map<string, number>> {
 }
 
 test('config: defaults, and unknown keys or bad values are errors with their path', () => {
-  assert.deepEqual(pprofExporterFactory.configSchema.parse({}), { directory: './profiles', max_files: 100, write_files: true });
+  assert.deepEqual(pprofExporterFactory.configSchema.parse({}), {
+    directory: './profiles',
+    max_files: 100,
+    write_files: true,
+    max_concurrent_requests: 4,
+    max_samples_per_request: 200_000,
+  });
   const unknown = pprofExporterFactory.configSchema.safeParse({ dir: '/tmp' });
   assert.equal(unknown.success, false);
   assert.match(JSON.stringify(unknown.error!.issues), /"unrecognized_keys".*"dir"/);
@@ -113,6 +120,37 @@ test('max_files: the oldest go first, files of an earlier run included, and no t
   for (let i = 0; i < 5; i++) await consume(fixtureAt(FIXTURE_SYMBOLIZED_WINDOW, FIXTURE_WINDOW_START_MS + i * 10_000, 10_000));
   await exporter.shutdown();
   assert.deepEqual(readdirSync(directory).sort(), ['cpu-20261122T041520Z.pb.gz', 'cpu-20261122T041530Z.pb.gz', 'cpu-20261122T041540Z.pb.gz', 'notes.txt']);
+});
+
+test('a symlink planted at the target or at a predictable temporary name is not followed; the profile is a new 0640 file', async () => {
+  const directory = tempDir();
+  const elsewhere = tempDir();
+  const victim = join(elsewhere, 'victim');
+  const temporaryVictim = join(elsewhere, 'temporary-victim');
+  writeFileSync(victim, 'untouched', { mode: 0o600 });
+  writeFileSync(temporaryVictim, 'untouched too', { mode: 0o600 });
+  const target = join(directory, 'cpu-20261122T041500Z.pb.gz');
+  symlinkSync(victim, target);
+  // Where a writer naming its temporary file after its pid would put it.
+  symlinkSync(temporaryVictim, join(directory, `.cpu-20261122T041500Z.pb.gz.${process.pid}.tmp`));
+  const { exporter, consume, status } = create({ directory });
+  // A umask that would narrow 0640: the file's mode must not depend on it.
+  const umask = process.umask(0o077);
+  try {
+    await consume(FIXTURE_SYMBOLIZED_WINDOW);
+  } finally {
+    process.umask(umask);
+    await exporter.shutdown();
+  }
+  assert.equal(status().status, 'ok', status().message);
+  assert.equal(readFileSync(victim, 'utf8'), 'untouched');
+  assert.equal(readFileSync(temporaryVictim, 'utf8'), 'untouched too');
+  assert.equal(lstatSync(victim).mode & 0o777, 0o600);
+  const written = lstatSync(target);
+  assert.ok(written.isFile(), 'the symlink was replaced by a regular file');
+  assert.equal(written.mode & 0o777, 0o640);
+  assert.equal((await topOf(target)).get('ksys_read'), 60);
+  assert.deepEqual(readdirSync(directory).filter((name) => name.endsWith('.tmp')), [`.cpu-20261122T041500Z.pb.gz.${process.pid}.tmp`], 'only the planted one');
 });
 
 test('a write that fails is counted and reported as recoverable_error, and the next one recovers', async () => {
@@ -336,4 +374,75 @@ test('a client that hangs up ends its window', async () => {
     await exporter.shutdown();
     await http.close();
   }
+});
+
+interface Answer {
+  status: number;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+/** A real GET on the listening server; `answered` is set once the answer is complete (status -1: the request failed). */
+function get(url: string) {
+  const request = httpGet(url);
+  const state: { answered?: Answer; answer: Promise<Answer>; request: typeof request } = { request, answer: undefined! };
+  state.answer = new Promise<Answer>((resolve) => {
+    const fail = (error: Error) => resolve({ status: -1, headers: {}, body: error.message });
+    request.once('error', fail);
+    request.once('response', (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.once('end', () => resolve({ status: response.statusCode!, headers: response.headers, body: Buffer.concat(chunks).toString('latin1') }));
+      response.once('error', fail);
+    });
+  }).then((answer) => (state.answered = answer));
+  return state;
+}
+
+test('concurrent profiling requests beyond max_concurrent_requests (default 4) get 429; a freed slot takes the next', async () => {
+  const { exporter, http } = await serving();
+  const address = await http.listen({ host: '127.0.0.1', port: 0 });
+  const requests = Array.from({ length: 6 }, (_, i) => get(`${address}/debug/pprof/${i % 2 ? 'folded' : 'profile'}?seconds=300`));
+  try {
+    // Nothing closes a 300 s window before shutdown: exactly the two requests beyond four are refused, whatever their order.
+    await eventually('two answers', 30_000, async () => (requests.filter((r) => r.answered).length >= 2 ? true : undefined));
+    const refused = requests.filter((r) => r.answered).map((r) => r.answered!);
+    assert.deepEqual(refused.map((a) => a.status), [429, 429]);
+    for (const answer of refused) {
+      assert.equal(
+        answer.body,
+        "4 profiling requests are running already, the most the pprof exporter's max_concurrent_requests allows; try again when one has finished\n",
+      );
+      const retryAfter = Number(answer.headers['retry-after']);
+      assert.ok(retryAfter > 250 && retryAfter <= 300, `Retry-After ${answer.headers['retry-after']}: when the first window ends`);
+    }
+
+    // One client hangs up: its slot is free again, and a new request is served.
+    const hungUp = requests.find((r) => !r.answered)!;
+    hungUp.request.destroy();
+    const served = await eventually('a new request taken after a client hung up', 30_000, async () => {
+      const result = await get(`${address}/debug/pprof/folded?seconds=1`).answer;
+      return result.status === 200 ? result : undefined;
+    });
+    assert.equal(served.headers['x-dropped-samples'], '0');
+  } finally {
+    await exporter.shutdown();
+  }
+  // Shutdown answered the three still open with what they had.
+  const answers = await Promise.all(requests.map((r) => r.answer));
+  assert.deepEqual(answers.map((a) => a.status).sort(), [-1, 200, 200, 200, 429, 429]);
+  await http.close();
+});
+
+test('a request holds at most max_samples_per_request samples: the rest are left out, counted and reported', async () => {
+  const { exporter, consume, http, telemetry } = await serving({ write_files: false, max_samples_per_request: 3 });
+  const response = http.inject({ method: 'GET', url: '/debug/pprof/folded?seconds=300' });
+  // The first batch's first three samples fit (60 + 25 + 15); its last two (7 + 3) and all of the next (40 + 5) do not.
+  await feed(consume, [FIXTURE_SYMBOLIZED_WINDOW, FIXTURE_NEXT_WINDOW], 1_000);
+  await exporter.shutdown();
+  const answer = await response;
+  assert.equal(answer.statusCode, 200);
+  assert.equal(answer.headers['x-dropped-samples'], '55');
+  assert.equal(answer.body, 'api;main;__libc_read;ksys_read 60\napi;main;compute_prices 25\napi;main;libstore.so+0x2340 15\n');
+  assert.equal(await counter(telemetry, 'ebpf_collector_dropped_items_total', 'profiling_request_full'), 55);
 });

@@ -4,9 +4,21 @@
  * half a profile. At most maxFiles are kept, the oldest removed first; files an
  * earlier run left in the directory count too. Calls must not overlap (the
  * exporter writes one batch at a time).
+ *
+ * The collector runs as root and the directory may be one other users can write
+ * to: the temporary file has an unpredictable name and is created with
+ * O_EXCL|O_NOFOLLOW, so nothing planted there (a symlink to /etc/shadow) is
+ * opened, and rename() replaces whatever sits at the target instead of
+ * following it.
  */
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+
+/** Readable by the owner's group (a log shipper), by nobody else. */
+export const PROFILE_FILE_MODE = 0o640;
+const CREATE_NEW = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 
 const PROFILE_FILE = /^cpu-(\d{8}T\d{6}Z)(?:-(\d+))?\.pb\.gz$/;
 
@@ -22,16 +34,25 @@ export class ProfileDirectory {
 
   /** Writes one profile named after the start of its window; returns the file's path. */
   async write(windowStartMs: number, contents: Uint8Array): Promise<string> {
-    await mkdir(this.path, { recursive: true });
+    await mkdir(this.path, { recursive: true, mode: 0o750 });
     const stamp = fileStamp(windowStartMs);
     const taken = new Set((await this.list()).map((file) => file.name));
     // Windows starting within the same second (sub-second intervals, several receivers) get -1, -2, …
     let name = `cpu-${stamp}.pb.gz`;
     for (let n = 1; taken.has(name); n++) name = `cpu-${stamp}-${n}.pb.gz`;
     const target = join(this.path, name);
-    const temporary = join(this.path, `.${name}.${process.pid}.tmp`);
+    // Random, so that nobody can plant anything at it beforehand; O_EXCL would refuse it anyway.
+    const temporary = join(this.path, `.${name}.${randomBytes(8).toString('hex')}.tmp`);
+    const handle = await open(temporary, CREATE_NEW, PROFILE_FILE_MODE);
     try {
-      await writeFile(temporary, contents);
+      try {
+        // open()'s mode is narrowed by the umask; the file's should not depend on it.
+        await handle.chmod(PROFILE_FILE_MODE);
+        await handle.write(contents);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
       await rename(temporary, target);
     } catch (error) {
       await rm(temporary, { force: true });
@@ -48,10 +69,12 @@ export class ProfileDirectory {
     return excess.length;
   }
 
-  /** Our profile files, oldest first. */
+  /** Our profile files, oldest first. Only regular files: a symlink planted under one of our names is replaced, not counted. */
   private async list(): Promise<ProfileFile[]> {
     const files: ProfileFile[] = [];
-    for (const name of await readdir(this.path)) {
+    for (const entry of await readdir(this.path, { withFileTypes: true })) {
+      if (!entry.isFile()) continue;
+      const name = entry.name;
       const match = PROFILE_FILE.exec(name);
       if (match) files.push({ name, stamp: match[1], sequence: Number(match[2] ?? 0) });
     }

@@ -6,7 +6,10 @@
  *   GET /debug/pprof/folded?seconds=N&pid=P    the same window as folded stacks
  * N defaults to 30 and may be 1 to 300; it must be at least the receiver's
  * collection_interval, since a window only sees the batches that arrive during
- * it. `pid` is one process id or a comma-separated list.
+ * it. `pid` is one process id or a comma-separated list. Requests beyond the
+ * exporter's max_concurrent_requests are answered 429 with Retry-After; a
+ * window that held max_samples_per_request says how many it left out in
+ * X-Dropped-Samples.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { encodeFolded } from './folded-encoding.js';
@@ -17,6 +20,8 @@ export const PROFILING_PATH = '/debug/pprof/';
 const PROFILE_PATH = `${PROFILING_PATH}profile`;
 const FOLDED_PATH = `${PROFILING_PATH}folded`;
 
+/** Samples a window left out because it was full; 0 when it held them all. */
+export const DROPPED_HEADER = 'X-Dropped-Samples';
 const DEFAULT_SECONDS = 30;
 const MAX_SECONDS = 300;
 
@@ -44,6 +49,7 @@ export function registerProfilingRoutes(http: FastifyInstance, windows: ProfileW
     if (!window) return reply;
     const profile = await encodePprof(window.batches, window);
     return reply
+      .header(DROPPED_HEADER, window.droppedSamples)
       .type('application/octet-stream')
       .header('Content-Disposition', 'attachment; filename="profile.pb.gz"')
       .header('X-Content-Type-Options', 'nosniff')
@@ -52,7 +58,7 @@ export function registerProfilingRoutes(http: FastifyInstance, windows: ProfileW
   http.get(FOLDED_PATH, async (request, reply) => {
     const window = await collectWindow(request, reply, windows);
     if (!window) return reply;
-    return reply.type('text/plain; charset=utf-8').send(encodeFolded(window.batches));
+    return reply.header(DROPPED_HEADER, window.droppedSamples).type('text/plain; charset=utf-8').send(encodeFolded(window.batches));
   });
   return true;
 }
@@ -66,6 +72,16 @@ async function collectWindow(request: FastifyRequest, reply: FastifyReply, windo
   }
   if (!windows.accepting) {
     await reply.code(503).type('text/plain; charset=utf-8').send('the pprof exporter is shut down\n');
+    return undefined;
+  }
+  if (windows.full) {
+    await reply
+      .code(429)
+      .header('Retry-After', Math.max(1, Math.ceil(windows.msUntilOneCloses() / 1000)))
+      .type('text/plain; charset=utf-8')
+      .send(
+        `${windows.maxOpen} profiling requests are running already, the most the pprof exporter's max_concurrent_requests allows; try again when one has finished\n`,
+      );
     return undefined;
   }
   const window = windows.collect(parsed);
