@@ -272,10 +272,17 @@ static __always_inline void count_socket_event(const struct sock *sk, __u32 kind
 }
 
 SEC("tp_btf/tcp_retransmit_skb")
-int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb, int err)
+int BPF_PROG(tcp_retransmit, const struct sock *sk, const struct sk_buff *skb)
 {
-	if (err == 0) /* an error: nothing was sent again */
-		count_socket_event(sk, COUNT_RETRANSMIT);
+	/*
+	 * Kernels whose event has an `err` field (newer than 6.1) also fire it for a
+	 * retransmit that failed (nothing was sent again), with the error as a
+	 * third argument; older ones (6.1) fire only for sent ones and refuse a
+	 * program that reads a third argument, which this branch never reaches there.
+	 */
+	if (bpf_core_field_exists(struct trace_event_raw_tcp_retransmit_skb, err) && ctx[2] != 0)
+		return 0;
+	count_socket_event(sk, COUNT_RETRANSMIT);
 	return 0;
 }
 
