@@ -12,6 +12,10 @@ export const symbolizerConfigSchema = z
     max_cached_symbols: z.number().int().min(1).max(10_000_000).default(200_000),
     /** Name frames in JIT code from /tmp/perf-PID.map (node --perf-basic-prof, python -X perf, Java agents). */
     perf_maps: z.boolean().default(true),
+    /** Memory for one process's perf map table (names plus 20 bytes a line); a larger map is refused. */
+    perf_map_max_process_mib: z.number().int().min(1).max(1024).default(64),
+    /** Memory for the perf map tables of all processes together; a map that would exceed it waits for room. */
+    perf_map_max_total_mib: z.number().int().min(1).max(65_536).default(256),
     /** Where separate debug files are found: <dir>/.build-id/xx/rest.debug, and by .gnu_debuglink. */
     debug_dirs: z.array(absoluteDir).default(['/usr/lib/debug']),
     /**

@@ -4,144 +4,457 @@
  * compiled function, appended as the runtime compiles (node --perf-basic-prof,
  * python -X perf, Java perf-map agents). The file lives in the process's own
  * /tmp and is named with its pid as the process sees it (its pid namespace).
+ *
+ * Any process can write that file, so it is read as hostile input:
+ * - nothing but a regular file is ever opened for reading: the path is opened
+ *   with O_PATH|O_NOFOLLOW (no FIFO blocks, no device is opened, no symlink is
+ *   followed, neither the file nor the container's /tmp), checked with fstat,
+ *   and only then reopened through /proc/self/fd (the same inode, no race);
+ * - it must be owned by the process's user or by root, perf's rule (perf takes
+ *   its own user; a collector running as root reads every user's maps);
+ * - it is parsed in chunks into compact tables, within a memory budget per
+ *   process and one over all processes.
+ * What is refused is counted and logged once per process and reason.
  */
-import { statSync } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { lstat, open, readFile, type FileHandle } from 'node:fs/promises';
+import type { CreateSettings } from '../../collector/component.js';
+import type { SymbolizerConfig } from './config.js';
 
-/** Addresses as numbers: user-space addresses (< 2^47) are exact as doubles. */
-interface Entry {
-  start: number;
-  end: number;
-  name: string;
-}
+export type PerfMapRefusal = 'symlink' | 'not_regular' | 'wrong_owner' | 'unreadable' | 'too_large' | 'over_budget';
+type Outcome = 'ok' | 'missing' | PerfMapRefusal;
 
-const LINE = /^([0-9a-fA-F]+) ([0-9a-fA-F]+) (.+)$/;
-/** The file is the profiled process's to write: past this size it is not read (memory stays bounded). */
-const MAX_PERF_MAP_BYTES = 256 * 1024 * 1024;
+/** Opens a path for fstat only: Linux's O_PATH, which Node's fs.constants does not export. */
+const O_PATH = 0o10000000;
+const CHUNK_BYTES = 64 * 1024;
+/** Longer lines are skipped: a name is at most a few kilobytes (Java signatures), the rest is noise. */
+const MAX_LINE_BYTES = 64 * 1024;
+/** Bytes per entry besides its name: start and end (Float64) and where its name ends (Uint32). */
+const ENTRY_BYTES = 20;
+const MIB = 1024 * 1024;
+/** A process found without a usable perf map is looked at again after this long: a JIT agent may attach later. */
+const RECHECK_MS = 30_000;
 
-function byStart(a: Entry, b: Entry): number {
-  return a.start - b.start;
-}
+/** Entries sorted by start, with unique starts; names as UTF-8 bytes, decoded on lookup. Immutable. */
+class SymbolTable {
+  static readonly empty = new SymbolTable(new Float64Array(0), new Float64Array(0), new Uint32Array(0), Buffer.alloc(0));
 
-/** One process's perf map, re-read when the file changes (only the appended part when it grew). */
-class PerfMap {
-  /** Sorted by start; for code regions reused by the JIT, the later line wins. */
-  private entries: Entry[] = [];
-  private inode = -1;
-  private size = 0;
-  private mtimeMs = 0;
-  /** Bytes parsed so far, up to the last complete line. */
-  private parsed = 0;
+  constructor(
+    private readonly starts: Float64Array,
+    private readonly ends: Float64Array,
+    /** Name i is names[nameEnds[i - 1] (or 0) .. nameEnds[i]]. */
+    private readonly nameEnds: Uint32Array,
+    private readonly names: Buffer,
+  ) {}
 
-  constructor(readonly path: string) {}
-
-  /** Brings the table up to date; false if the file does not exist (or cannot be read). */
-  async refresh(): Promise<boolean> {
-    // Most processes write no perf map: a missing file is the common answer, not worth an Error's stack trace.
-    const status = statSync(this.path, { throwIfNoEntry: false });
-    if (!status) {
-      this.entries = [];
-      this.inode = -1;
-      return false;
-    }
-    if (status.ino === this.inode && status.size === this.size && status.mtimeMs === this.mtimeMs) return true;
-    if (status.size > MAX_PERF_MAP_BYTES) return this.entries.length > 0;
-    if (status.ino !== this.inode || status.size < this.parsed) {
-      this.entries = [];
-      this.parsed = 0;
-    }
-    this.inode = status.ino;
-    this.size = status.size;
-    this.mtimeMs = status.mtimeMs;
-    const appended = await this.readFrom(this.parsed, status.size);
-    // A line the runtime is still writing is left for the next refresh.
-    const complete = appended.lastIndexOf(0x0a) + 1;
-    this.parsed += complete;
-    this.merge(parseLines(appended.toString('utf8', 0, complete)));
-    return true;
+  get count(): number {
+    return this.starts.length;
   }
 
-  private async readFrom(offset: number, size: number): Promise<Buffer> {
-    if (offset === 0) return readFile(this.path);
-    const file = await open(this.path, 'r');
-    try {
-      const buffer = Buffer.alloc(Math.max(0, size - offset));
-      const { bytesRead } = await file.read(buffer, 0, buffer.length, offset);
-      return buffer.subarray(0, bytesRead);
-    } finally {
-      await file.close();
-    }
-  }
-
-  private merge(added: Entry[]): void {
-    if (added.length === 0) return;
-    // A stable sort keeps file order among equal starts; the last one (newest) is kept.
-    const all = [...this.entries, ...added].sort(byStart);
-    const merged: Entry[] = [];
-    for (const entry of all) {
-      if (merged.length > 0 && merged[merged.length - 1].start === entry.start) merged[merged.length - 1] = entry;
-      else merged.push(entry);
-    }
-    this.entries = merged;
+  /** What the table holds in memory, the unit of the budgets. */
+  get byteLength(): number {
+    return this.count * ENTRY_BYTES + this.names.length;
   }
 
   lookup(address: number): string | undefined {
     let low = 0;
-    let high = this.entries.length - 1;
+    let high = this.starts.length - 1;
     let found = -1;
     while (low <= high) {
       const middle = (low + high) >> 1;
-      if (this.entries[middle].start <= address) {
+      if (this.starts[middle] <= address) {
         found = middle;
         low = middle + 1;
       } else {
         high = middle - 1;
       }
     }
-    if (found < 0) return undefined;
-    const entry = this.entries[found];
-    return address < entry.end ? entry.name : undefined;
+    if (found < 0 || address >= this.ends[found]) return undefined;
+    return this.names.toString('utf8', found === 0 ? 0 : this.nameEnds[found - 1], this.nameEnds[found]);
+  }
+
+  /** This table with `added` (lines read after all of this table's), the later line winning for a start seen twice. */
+  merge(added: TableBuilder): SymbolTable {
+    if (added.count === 0) return this;
+    const order = new Uint32Array(added.count);
+    for (let i = 0; i < order.length; i++) order[i] = i;
+    // By start, then in file order: among equal starts the last one read wins below.
+    order.sort((a, b) => added.starts[a] - added.starts[b] || a - b);
+    // Picks: i >= 0 is this table's entry i, -1 - j is added entry j.
+    const picks = new Int32Array(this.count + added.count);
+    const startOf = (pick: number) => (pick >= 0 ? this.starts[pick] : added.starts[-1 - pick]);
+    const nameLength = (pick: number) => (pick >= 0 ? this.nameEnds[pick] - (pick === 0 ? 0 : this.nameEnds[pick - 1]) : added.nameLength(-1 - pick));
+    let count = 0;
+    let nameBytes = 0;
+    for (let i = 0, k = 0; i < this.count || k < order.length; ) {
+      // On equal starts this table's entry comes first, so the added one replaces it.
+      const pick = k >= order.length || (i < this.count && this.starts[i] <= added.starts[order[k]]) ? i++ : -1 - order[k++];
+      if (count > 0 && startOf(picks[count - 1]) === startOf(pick)) nameBytes -= nameLength(picks[--count]);
+      picks[count++] = pick;
+      nameBytes += nameLength(pick);
+    }
+    const starts = new Float64Array(count);
+    const ends = new Float64Array(count);
+    const nameEnds = new Uint32Array(count);
+    const names = Buffer.allocUnsafeSlow(nameBytes);
+    let written = 0;
+    for (let p = 0; p < count; p++) {
+      const pick = picks[p];
+      if (pick >= 0) {
+        starts[p] = this.starts[pick];
+        ends[p] = this.ends[pick];
+        written += this.names.copy(names, written, pick === 0 ? 0 : this.nameEnds[pick - 1], this.nameEnds[pick]);
+      } else {
+        const j = -1 - pick;
+        starts[p] = added.starts[j];
+        ends[p] = added.ends[j];
+        written += added.copyName(j, names, written);
+      }
+      nameEnds[p] = written;
+    }
+    return new SymbolTable(starts, ends, nameEnds, names);
   }
 }
 
-function parseLines(text: string): Entry[] {
-  const entries: Entry[] = [];
-  for (const line of text.split('\n')) {
-    const match = LINE.exec(line);
-    if (!match) continue;
-    const start = Number.parseInt(match[1], 16);
-    entries.push({ start, end: start + Number.parseInt(match[2], 16), name: match[3].trimEnd() });
+/** Lines parsed in one refresh, in file order, in growable typed arrays. */
+class TableBuilder {
+  count = 0;
+  starts = new Float64Array(256);
+  ends = new Float64Array(256);
+  private nameEnds = new Uint32Array(256);
+  private names = Buffer.allocUnsafe(16 * 1024);
+  private nameBytes = 0;
+
+  /** What these entries will take in a SymbolTable (duplicates not yet removed). */
+  get byteLength(): number {
+    return this.count * ENTRY_BYTES + this.nameBytes;
   }
-  return entries;
+
+  add(start: number, end: number, line: Buffer, nameStart: number, nameEnd: number): void {
+    if (this.count === this.starts.length) {
+      this.starts = grow(this.starts, new Float64Array(this.count * 2));
+      this.ends = grow(this.ends, new Float64Array(this.count * 2));
+      this.nameEnds = grow(this.nameEnds, new Uint32Array(this.count * 2));
+    }
+    const length = nameEnd - nameStart;
+    if (this.nameBytes + length > this.names.length) {
+      const names = Buffer.allocUnsafe(Math.max(this.names.length * 2, this.nameBytes + length));
+      this.names.copy(names, 0, 0, this.nameBytes);
+      this.names = names;
+    }
+    line.copy(this.names, this.nameBytes, nameStart, nameEnd);
+    this.nameBytes += length;
+    this.starts[this.count] = start;
+    this.ends[this.count] = end;
+    this.nameEnds[this.count++] = this.nameBytes;
+  }
+
+  nameLength(i: number): number {
+    return this.nameEnds[i] - (i === 0 ? 0 : this.nameEnds[i - 1]);
+  }
+
+  copyName(i: number, target: Buffer, at: number): number {
+    return this.names.copy(target, at, i === 0 ? 0 : this.nameEnds[i - 1], this.nameEnds[i]);
+  }
 }
 
-/** The innermost pid of a process (its pid inside its container), from /proc/PID/status. */
-async function namespacePid(pid: number): Promise<number> {
+function grow<T extends Float64Array | Uint32Array>(from: T, to: T): T {
+  to.set(from);
+  return to;
+}
+
+const SPACE = 0x20;
+
+/** Adds `START SIZE name` (hex, single spaces, trailing whitespace dropped); other lines are ignored, as perf does. */
+function parseLine(line: Buffer, into: TableBuilder): void {
+  let i = 0;
+  let start = 0;
+  let digit: number;
+  while (i < line.length && (digit = hexDigit(line[i])) >= 0) start = start * 16 + digit, i++;
+  // More than 16 digits is no 64-bit address.
+  if (i === 0 || i > 16 || line[i] !== SPACE) return;
+  const sizeAt = ++i;
+  let size = 0;
+  while (i < line.length && (digit = hexDigit(line[i])) >= 0) size = size * 16 + digit, i++;
+  if (i === sizeAt || i - sizeAt > 16 || line[i] !== SPACE) return;
+  const nameStart = i + 1;
+  let nameEnd = line.length;
+  while (nameEnd > nameStart && (line[nameEnd - 1] === SPACE || line[nameEnd - 1] === 0x09 || line[nameEnd - 1] === 0x0d)) nameEnd--;
+  if (nameEnd > nameStart) into.add(start, start + size, line, nameStart, nameEnd);
+}
+
+function hexDigit(byte: number): number {
+  if (byte >= 0x30 && byte <= 0x39) return byte - 0x30;
+  if (byte >= 0x61 && byte <= 0x66) return byte - 0x57;
+  if (byte >= 0x41 && byte <= 0x46) return byte - 0x37;
+  return -1;
+}
+
+/** Bytes held by the tables of all processes, against the total budget. */
+class Budget {
+  used = 0;
+  /** Incremented whenever a whole table is let go: processes refused for the total budget may fit now. */
+  generation = 0;
+
+  constructor(readonly totalBytes: number) {}
+
+  reserve(bytes: number): boolean {
+    if (this.used + bytes > this.totalBytes) return false;
+    this.used += bytes;
+    return true;
+  }
+
+  release(bytes: number, wholeTable: boolean): void {
+    this.used -= bytes;
+    if (wholeTable && bytes > 0) this.generation++;
+  }
+}
+
+interface FileIdentity {
+  dev: number;
+  ino: number;
+  size: number;
+  ctimeMs: number;
+}
+
+function identityOf(stats: Stats): FileIdentity {
+  return { dev: stats.dev, ino: stats.ino, size: stats.size, ctimeMs: stats.ctimeMs };
+}
+
+/** One process's perf map: its table, re-read when the file changes (only the appended part when it grew). */
+class PerfMap {
+  table = SymbolTable.empty;
+  /** Bytes of the budget this map holds. */
+  private charged = 0;
+  private file?: FileIdentity;
+  /** Bytes consumed so far, up to the last complete line. */
+  private parsed = 0;
+  /** The last bytes consumed were part of a line over MAX_LINE_BYTES, skipped up to its newline. */
+  private skipping = false;
+  /** When to look at the file again after it was missing or refused; 0: at every lookup. */
+  retryAt = 0;
+  /** The last refusal, with the file it was about. */
+  refused?: { reason: PerfMapRefusal; file?: FileIdentity; generation: number };
+  /** Why the last refusal happened, for the log. */
+  detail = '';
+
+  constructor(
+    readonly pid: number,
+    readonly path: string,
+    private readonly maxProcessBytes: number,
+    private readonly budget: Budget,
+  ) {}
+
+  /** Brings the table up to date with the file, or says why it has none. */
+  async refresh(): Promise<Outcome> {
+    const outcome = await this.update();
+    if (outcome === 'ok' || outcome === 'missing') this.refused = undefined;
+    if (outcome === 'ok') {
+      this.retryAt = 0;
+      return outcome;
+    }
+    this.drop();
+    // Its own table let go does not make room for it.
+    if (this.refused) this.refused.generation = this.budget.generation;
+    this.retryAt = Date.now() + RECHECK_MS;
+    return outcome;
+  }
+
+  /** Lets go of the table and its share of the budget. */
+  drop(): void {
+    this.budget.release(this.charged, true);
+    this.charged = 0;
+    this.table = SymbolTable.empty;
+    this.file = undefined;
+    this.parsed = 0;
+    this.skipping = false;
+  }
+
+  private async update(): Promise<Outcome> {
+    const directory = this.path.slice(0, this.path.lastIndexOf('/'));
+    let tmp: FileHandle | undefined;
+    let file: FileHandle | undefined;
+    try {
+      try {
+        tmp = await open(directory, O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+      } catch (error) {
+        // A symlinked /tmp would be resolved in the collector's root, not the container's.
+        if ((error as NodeJS.ErrnoException).code === 'ENOTDIR' && (await lstat(directory).catch(() => undefined))?.isSymbolicLink())
+          return this.refuse('symlink', `${directory} is a symbolic link (not followed)`);
+        return this.failed(error as NodeJS.ErrnoException);
+      }
+      // /proc/self/fd/N is the directory already opened: the file is looked up in it, not by path again.
+      const name = this.path.slice(directory.length + 1);
+      try {
+        file = await open(`/proc/self/fd/${tmp.fd}/${name}`, O_PATH | constants.O_NOFOLLOW);
+      } catch (error) {
+        return this.failed(error as NodeJS.ErrnoException);
+      }
+      const stats = await file.stat();
+      if (stats.isSymbolicLink()) return this.refuse('symlink', 'a symbolic link (not followed)');
+      if (!stats.isFile()) return this.refuse('not_regular', `not a regular file (${fileType(stats)}), never opened`);
+      return await this.readChanges(file, stats);
+    } finally {
+      await file?.close();
+      await tmp?.close();
+    }
+  }
+
+  private async readChanges(file: FileHandle, stats: Stats): Promise<Outcome> {
+    const known = this.file;
+    if (known && known.dev === stats.dev && known.ino === stats.ino && known.size === stats.size && known.ctimeMs === stats.ctimeMs) return 'ok';
+    const refused = this.refused;
+    // A map refused for its size stays refused (without being read again) until replaced; one refused for the
+    // total budget until a table is let go.
+    if (refused?.reason === 'too_large' && refused.file && refused.file.dev === stats.dev && refused.file.ino === stats.ino && stats.size >= refused.file.size)
+      return this.refuse('too_large', this.detail, stats);
+    if (refused?.reason === 'over_budget' && refused.generation === this.budget.generation) return this.refuse('over_budget', this.detail, stats);
+
+    const uids = await processUids(this.pid);
+    if (!uids) return 'missing';
+    if (stats.uid !== 0 && !uids.includes(stats.uid))
+      return this.refuse('wrong_owner', `owned by uid ${stats.uid}, not by the process's user (uid ${[...new Set(uids)].join(', ')}) or root`);
+
+    if (!known || known.dev !== stats.dev || known.ino !== stats.ino || stats.size < this.parsed) this.drop();
+    this.file = identityOf(stats);
+    // The inode opened for fstat, reopened for reading: O_NONBLOCK keeps even a file that became something else from blocking.
+    const reader = await open(`/proc/self/fd/${file.fd}`, constants.O_RDONLY | constants.O_NONBLOCK);
+    try {
+      return await this.parse(reader, stats);
+    } finally {
+      await reader.close();
+    }
+  }
+
+  /** Parses the bytes appended since the last refresh, chunk by chunk, charging the budget as the table grows. */
+  private async parse(reader: FileHandle, stats: Stats): Promise<Outcome> {
+    const added = new TableBuilder();
+    const chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+    let position = this.parsed;
+    let consumed = this.parsed;
+    let skipping = this.skipping;
+    /** The start of a line that continues in the next chunk. */
+    let carry: Buffer | undefined;
+    while (position < stats.size) {
+      const { bytesRead } = await reader.read(chunk, 0, Math.min(CHUNK_BYTES, stats.size - position), position);
+      if (bytesRead === 0) break;
+      const data = chunk.subarray(0, bytesRead);
+      let lineStart = 0;
+      for (let newline = data.indexOf(0x0a); newline >= 0; newline = data.indexOf(0x0a, lineStart)) {
+        if (skipping) skipping = false;
+        else if (carry) parseLine(Buffer.concat([carry, data.subarray(0, newline)]), added);
+        else parseLine(data.subarray(lineStart, newline), added);
+        carry = undefined;
+        lineStart = newline + 1;
+        consumed = position + lineStart;
+      }
+      position += bytesRead;
+      if (!skipping) {
+        carry = carry ? Buffer.concat([carry, data.subarray(lineStart)]) : Buffer.from(data.subarray(lineStart));
+        if (carry.length > MAX_LINE_BYTES) {
+          carry = undefined;
+          skipping = true;
+        }
+      }
+      if (skipping) consumed = position;
+      const outcome = this.charge(this.table.byteLength + added.byteLength, stats, position);
+      if (outcome !== 'ok') return outcome;
+    }
+    // A line the runtime is still writing (carry) is read again at the next refresh.
+    this.table = this.table.merge(added);
+    this.budget.release(this.charged - this.table.byteLength, false);
+    this.charged = this.table.byteLength;
+    this.parsed = consumed;
+    this.skipping = skipping;
+    return 'ok';
+  }
+
+  /** Holds `bytes` of the budgets for this map, or says which budget it would exceed. */
+  private charge(bytes: number, stats: Stats, position: number): Outcome {
+    if (bytes > this.maxProcessBytes)
+      return this.refuse('too_large', `its table would exceed perf_map_max_process_mib (${this.maxProcessBytes / MIB} MiB) at byte ${position} of ${stats.size}`, stats);
+    if (bytes > this.charged) {
+      if (!this.budget.reserve(bytes - this.charged))
+        return this.refuse('over_budget', `the perf maps of all processes would exceed perf_map_max_total_mib (${this.budget.totalBytes / MIB} MiB)`, stats);
+      this.charged = bytes;
+    }
+    return 'ok';
+  }
+
+  private refuse(reason: PerfMapRefusal, detail: string, stats?: Stats): PerfMapRefusal {
+    this.refused = { reason, file: stats && identityOf(stats), generation: this.budget.generation };
+    this.detail = detail;
+    return reason;
+  }
+
+  private failed(error: NodeJS.ErrnoException): Outcome {
+    // ENOENT: no map (the common case), or the process is gone; ELOOP: a symlink in the way.
+    if (error.code === 'ENOENT' || error.code === 'ESRCH' || error.code === 'ENOTDIR') return 'missing';
+    if (error.code === 'ELOOP') return this.refuse('symlink', error.message);
+    return this.refuse('unreadable', error.message);
+  }
+}
+
+function fileType(stats: Stats): string {
+  if (stats.isFIFO()) return 'a FIFO';
+  if (stats.isSocket()) return 'a socket';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isDirectory()) return 'a directory';
+  return 'not a file';
+}
+
+interface ProcessStatus {
+  /** The innermost pid (the pid inside the process's container). */
+  nsPid: number;
+  /** Real and effective uid, as the collector's user namespace sees them (as it sees file owners). */
+  uids: number[];
+}
+
+async function processStatus(pid: number): Promise<ProcessStatus | undefined> {
+  let status: string;
   try {
-    const status = await readFile(`/proc/${pid}/status`, 'utf8');
-    const line = status.split('\n').find((l) => l.startsWith('NSpid:'));
-    const pids = line?.slice('NSpid:'.length).trim().split(/\s+/);
-    const inner = pids ? Number(pids[pids.length - 1]) : NaN;
-    return Number.isInteger(inner) ? inner : pid;
+    status = await readFile(`/proc/${pid}/status`, 'utf8');
   } catch {
-    return pid;
+    return undefined;
   }
+  const field = (name: string) => /^\S+:\s+(.*)$/.exec(status.split('\n').find((l) => l.startsWith(name)) ?? '')?.[1].split(/\s+/).map(Number) ?? [];
+  const nsPids = field('NSpid:');
+  const nsPid = nsPids[nsPids.length - 1];
+  return { nsPid: Number.isInteger(nsPid) ? nsPid : pid, uids: field('Uid:').slice(0, 2) };
 }
 
-/** A process found without a perf map is looked at again after this long: a JIT agent may attach later. */
-const MISSING_RECHECK_MS = 30_000;
+async function processUids(pid: number): Promise<number[] | undefined> {
+  return (await processStatus(pid))?.uids;
+}
+
+/** How the perf map of one process reads; `undefined` when it has none (or it was refused). */
+export interface PerfMapTable {
+  lookup(address: number): string | undefined;
+}
 
 /** Perf maps of the processes seen in profiles, dropped when their process exits. */
 export class PerfMaps {
   private readonly byPid = new Map<number, PerfMap>();
-  private readonly refreshing = new Map<number, Promise<PerfMap | undefined>>();
-  /** When each process was last found without a perf map. */
-  private readonly missingSince = new Map<number, number>();
+  private readonly refreshing = new Map<number, Promise<PerfMapTable | undefined>>();
+  /** The reasons already logged and counted for each process. */
+  private readonly reported = new Map<number, Set<PerfMapRefusal>>();
+  private readonly budget: Budget;
+  private readonly maxProcessBytes: number;
+
+  constructor(
+    private readonly settings: Pick<CreateSettings, 'id' | 'logger' | 'telemetry'>,
+    config: Pick<SymbolizerConfig, 'perf_map_max_process_mib' | 'perf_map_max_total_mib'>,
+  ) {
+    this.maxProcessBytes = config.perf_map_max_process_mib * MIB;
+    this.budget = new Budget(config.perf_map_max_total_mib * MIB);
+  }
 
   /** The process's perf map, brought up to date; undefined if it writes none. One refresh at a time per pid. */
-  async get(pid: number): Promise<PerfMap | undefined> {
-    const missing = this.missingSince.get(pid);
-    if (missing !== undefined && Date.now() - missing < MISSING_RECHECK_MS) return undefined;
+  async get(pid: number): Promise<PerfMapTable | undefined> {
+    const known = this.byPid.get(pid);
+    const retryNow = known?.refused?.reason === 'over_budget' && known.refused.generation !== this.budget.generation;
+    if (known && known.retryAt > Date.now() && !retryNow) return undefined;
     let pending = this.refreshing.get(pid);
     if (!pending) {
       pending = this.load(pid).finally(() => this.refreshing.delete(pid));
@@ -150,29 +463,48 @@ export class PerfMaps {
     return pending;
   }
 
-  private async load(pid: number): Promise<PerfMap | undefined> {
+  private async load(pid: number): Promise<PerfMapTable | undefined> {
     let map = this.byPid.get(pid);
     if (!map) {
-      map = new PerfMap(`/proc/${pid}/root/tmp/perf-${await namespacePid(pid)}.map`);
+      const status = await processStatus(pid);
+      if (!status) return undefined;
+      map = new PerfMap(pid, `/proc/${pid}/root/tmp/perf-${status.nsPid}.map`, this.maxProcessBytes, this.budget);
       this.byPid.set(pid, map);
     }
-    if (await map.refresh()) {
-      this.missingSince.delete(pid);
-      return map;
-    }
-    this.byPid.delete(pid);
-    this.missingSince.set(pid, Date.now());
+    const outcome = await map.refresh();
+    this.reportBytes();
+    if (outcome === 'ok') return map.table;
+    if (outcome !== 'missing') this.reportRefusal(map, outcome);
     return undefined;
+  }
+
+  private reportRefusal(map: PerfMap, reason: PerfMapRefusal): void {
+    let reasons = this.reported.get(map.pid);
+    if (!reasons) this.reported.set(map.pid, (reasons = new Set()));
+    if (reasons.has(reason)) return;
+    reasons.add(reason);
+    this.settings.telemetry.count('symbolizer_perf_maps_refused_total', 'Processes whose perf map the symbolizer refused to read, by reason (each process counted once per reason).', 1, { reason });
+    this.settings.logger.warn({ component: this.settings.id.id, pid: map.pid, reason }, `perf map ${map.path} refused (${reason}): ${map.detail}; JIT frames of process ${map.pid} stay unnamed`);
+  }
+
+  private reportBytes(): void {
+    this.settings.telemetry.gauge('symbolizer_perf_map_bytes', 'Memory held by the symbol tables of perf maps, over all processes (bounded by perf_map_max_total_mib).', this.budget.used);
   }
 
   /** Forgets the maps of pids for which `alive` says no. */
   prune(alive: (pid: number) => boolean): void {
-    for (const pid of this.byPid.keys()) if (!alive(pid)) this.byPid.delete(pid);
-    for (const pid of this.missingSince.keys()) if (!alive(pid)) this.missingSince.delete(pid);
+    for (const [pid, map] of this.byPid) {
+      if (alive(pid)) continue;
+      map.drop();
+      this.byPid.delete(pid);
+      this.reported.delete(pid);
+    }
+    this.reportBytes();
   }
 
   clear(): void {
+    for (const map of this.byPid.values()) map.drop();
     this.byPid.clear();
-    this.missingSince.clear();
+    this.reported.clear();
   }
 }

@@ -44,7 +44,7 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
   /** kallsymsVersion() when `kernel` was read. */
   private kernelVersion?: string;
   private kernelLoading?: Promise<void>;
-  private readonly perfMaps = new PerfMaps();
+  private readonly perfMaps: PerfMaps;
   private readonly processMappings = new ProcessMappingsReader();
   private readonly inFlight = new Set<Promise<void>>();
 
@@ -52,7 +52,9 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
     private readonly settings: CreateSettings,
     private readonly config: SymbolizerConfig,
     private readonly next: Consumer<'profiles'>,
-  ) {}
+  ) {
+    this.perfMaps = new PerfMaps(settings, config);
+  }
 
   async start(): Promise<void> {
     this.symbolizer = new ElfSymbolizer({
