@@ -53,7 +53,16 @@
 /* The two top bits of a length byte: 11 is a compression pointer, 01 and 10 are reserved. */
 #define DNS_LABEL_TYPE_MASK 0xc0
 
+#ifndef NO_BPF_RDONLY_CAST
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+/* Declares `name`, a view of the packet header of `type` at `address`: loads from the packet itself. */
+#define PACKET_HEADER(type, name, address) type *name = bpf_rdonly_cast((void *)(address), bpf_core_type_id_kernel(type))
+#else
+/* Kernels without the bpf_rdonly_cast kfunc (before 6.2; dns_compat.bpf.c): a copy of the header, one probe read. */
+#define PACKET_HEADER(type, name, address) \
+	type name##_copy, *name = &name##_copy; \
+	bpf_probe_read_kernel(name, sizeof(type), (void *)(address))
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -127,7 +136,7 @@ struct udp_packet {
 static __always_inline __u64 udp_header(__u64 network, __be16 protocol, __u16 *ip_version)
 {
 	if (protocol == bpf_htons(ETH_P_IP)) {
-		struct iphdr *ip = bpf_rdonly_cast((void *)network, bpf_core_type_id_kernel(struct iphdr));
+		PACKET_HEADER(struct iphdr, ip, network);
 
 		/* Later fragments of a datagram carry no UDP header. */
 		if (ip->protocol != IPPROTO_UDP_NUMBER || ip->version != 4 || (ip->frag_off & bpf_htons(IP_FRAGMENT_OFFSET)))
@@ -136,7 +145,7 @@ static __always_inline __u64 udp_header(__u64 network, __be16 protocol, __u16 *i
 		return network + ip->ihl * 4;
 	}
 	if (protocol == bpf_htons(ETH_P_IPV6)) {
-		struct ipv6hdr *ip = bpf_rdonly_cast((void *)network, bpf_core_type_id_kernel(struct ipv6hdr));
+		PACKET_HEADER(struct ipv6hdr, ip, network);
 
 		if (ip->nexthdr != IPPROTO_UDP_NUMBER)
 			return 0;
@@ -164,15 +173,15 @@ static __always_inline void copy_address(__u8 *to, const void *from, __u16 ip_ve
  */
 static __always_inline void fill_flow(struct dns_flow *flow, struct sk_buff *skb, struct udp_packet *packet, bool to_server)
 {
-	struct udphdr *udp = bpf_rdonly_cast((void *)packet->udp, bpf_core_type_id_kernel(struct udphdr));
+	PACKET_HEADER(struct udphdr, udp, packet->udp);
 
 	if (packet->ip_version == 4) {
-		struct iphdr *ip = bpf_rdonly_cast((void *)packet->network, bpf_core_type_id_kernel(struct iphdr));
+		PACKET_HEADER(struct iphdr, ip, packet->network);
 
 		copy_address(flow->client, to_server ? (void *)&ip->saddr : (void *)&ip->daddr, 4);
 		copy_address(flow->server, to_server ? (void *)&ip->daddr : (void *)&ip->saddr, 4);
 	} else {
-		struct ipv6hdr *ip = bpf_rdonly_cast((void *)packet->network, bpf_core_type_id_kernel(struct ipv6hdr));
+		PACKET_HEADER(struct ipv6hdr, ip, packet->network);
 
 		copy_address(flow->client, to_server ? (void *)&ip->saddr : (void *)&ip->daddr, 6);
 		copy_address(flow->server, to_server ? (void *)&ip->daddr : (void *)&ip->saddr, 6);
@@ -188,7 +197,7 @@ static __always_inline void fill_flow(struct dns_flow *flow, struct sk_buff *skb
  */
 static __always_inline __u32 copy_payload(struct sk_buff *skb, struct udp_packet *packet, struct dns_scratch *scratch, __u32 wanted)
 {
-	struct udphdr *udp = bpf_rdonly_cast((void *)packet->udp, bpf_core_type_id_kernel(struct udphdr));
+	PACKET_HEADER(struct udphdr, udp, packet->udp);
 	__u64 payload = packet->udp + UDP_HEADER_LEN;
 	__u64 linear_end = (__u64)skb->head + skb->tail;
 	__u32 length = bpf_ntohs(udp->len);
@@ -423,7 +432,6 @@ static __always_inline const struct dns_config *settings(void)
 static __always_inline const struct dns_config *dns_packet(struct sk_buff *skb, __u64 network, struct udp_packet *packet, bool to_server)
 {
 	const struct dns_config *config;
-	struct udphdr *udp;
 
 	packet->network = network;
 	packet->udp = udp_header(network, skb->protocol, &packet->ip_version);
@@ -432,7 +440,7 @@ static __always_inline const struct dns_config *dns_packet(struct sk_buff *skb, 
 	config = settings();
 	if (!config)
 		return 0;
-	udp = bpf_rdonly_cast((void *)packet->udp, bpf_core_type_id_kernel(struct udphdr));
+	PACKET_HEADER(struct udphdr, udp, packet->udp);
 	return (to_server ? udp->dest : udp->source) == config->port ? config : 0;
 }
 

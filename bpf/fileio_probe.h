@@ -18,9 +18,16 @@
 /* include/uapi/linux/fcntl.h */
 #define AT_EMPTY_PATH 0x1000
 
+#ifndef NO_BPF_RDONLY_CAST
 /* A typed view of a kernel pointer, for direct (fault-safe) loads instead of a helper call per field. */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define kernel_cast(pointer, type) ((type *)bpf_rdonly_cast((void *)(pointer), bpf_core_type_id_kernel(type)))
+/* `field` of the kernel struct `type` at `pointer`. */
+#define kernel_read(pointer, type, field) (kernel_cast(pointer, type)->field)
+#else
+/* Kernels without the bpf_rdonly_cast kfunc (before 6.2; syscalls_compat.bpf.c): a probe read per field. */
+#define kernel_read(pointer, type, field) BPF_CORE_READ((type *)(pointer), field)
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -138,7 +145,7 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 	 * like every load through a typed kernel pointer) instead of with a probe
 	 * read, a helper call.
 	 */
-	return (struct file *)kernel_cast((void *)fdt->fd + fd * sizeof(struct file *), struct llist_node)->next;
+	return (struct file *)kernel_read((void *)fdt->fd + fd * sizeof(struct file *), struct llist_node, next);
 }
 
 /* Whether files of this filesystem type are recorded: decided from its name the first time it is met. */
@@ -159,7 +166,7 @@ static __always_inline bool filesystem_wanted(struct fileio_config *settings, __
 		}
 		return known->wanted;
 	}
-	bpf_probe_read_kernel_str(met.name, sizeof(met.name), kernel_cast(fs_type, struct file_system_type)->name);
+	bpf_probe_read_kernel_str(met.name, sizeof(met.name), kernel_read(fs_type, struct file_system_type, name));
 	met.wanted = !!bpf_map_lookup_elem(&filesystem_filter, met.name) == !!settings->include_listed;
 	/* Unnamed in user space when the map is full: its series are dropped there, and counted. */
 	if (bpf_map_update_elem(&filesystems, &fs_type, &met, BPF_NOEXIST) && !bpf_map_lookup_elem(&filesystems, &fs_type))
@@ -170,16 +177,22 @@ static __always_inline bool filesystem_wanted(struct fileio_config *settings, __
 /* The filesystem type of `file` (and its mount id, when aggregated by mountpoint) if wanted, else 0. */
 static __always_inline __u64 wanted_filesystem(struct fileio_config *settings, struct file *file, __u32 *mnt_id)
 {
+#ifndef NO_BPF_RDONLY_CAST
 	struct file *typed = kernel_cast(file, struct file);
 	__u64 fs_type = (__u64)typed->f_inode->i_sb->s_type;
+	struct vfsmount *vfsmount = typed->f_path.mnt;
+#else
+	__u64 fs_type = (__u64)BPF_CORE_READ(file, f_inode, i_sb, s_type);
+	struct vfsmount *vfsmount = BPF_CORE_READ(file, f_path.mnt);
+#endif
 
 	if (!fs_type || !filesystem_wanted(settings, fs_type))
 		return 0;
 	if (settings->aggregate & FILEIO_AGGREGATE_MOUNT) {
 		/* The vfsmount sits inside its struct mount, which holds the id /proc/PID/mountinfo lists. */
-		void *mount = (void *)typed->f_path.mnt - bpf_core_field_offset(struct mount, mnt);
+		void *mount = (void *)vfsmount - bpf_core_field_offset(struct mount, mnt);
 
-		*mnt_id = kernel_cast(mount, struct mount)->mnt_id;
+		*mnt_id = kernel_read(mount, struct mount, mnt_id);
 	}
 	return fs_type;
 }

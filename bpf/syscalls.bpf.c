@@ -167,7 +167,14 @@ int BPF_PROG(syscall_enter, struct pt_regs *regs, long id)
 	if (id >= 0 && fileio->enabled && fileio->route == FILEIO_ROUTE_RAW) {
 		call = bpf_map_lookup_elem(&file_syscalls, &nr);
 		if (call && call->operation) {
+#ifndef NO_BPF_RDONLY_CAST
 			args = kernel_cast(regs, struct pt_regs);
+#else
+			struct pt_regs copy;
+
+			bpf_probe_read_kernel(&copy, sizeof(copy), regs);
+			args = &copy;
+#endif
 			if (fileio_enter(fileio, slot, call, bpf_get_current_task_btf(), SYSCALL_ARG(args, 0), SYSCALL_ARG(args, 1),
 					 SYSCALL_ARG(args, call->flags_arg)))
 				parts |= PART_FILEIO;
