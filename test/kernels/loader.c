@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -161,6 +162,7 @@ static void load(const char *path, const char *self)
 	const char *slash = strrchr(path, '/');
 	struct bpf_program *program;
 
+	*loaded = (struct loaded){ 0 };
 	loaded->name = slash ? slash + 1 : path;
 	current_object = loaded->name;
 	log_lines = 0;
@@ -297,6 +299,7 @@ static void report(void)
 #define NR_READ 0
 #define NR_WRITE 1
 #define NR_GETPPID 110
+#define NR_CLOCK_NANOSLEEP 230
 
 struct player {
 	int in, out;
@@ -322,6 +325,33 @@ static void *play(void *argument)
 			break;
 		if (player->out < 0 && write(-player->out, &ball, 1) != 1)
 			break;
+	}
+	return NULL;
+}
+
+static volatile int playing;
+
+/*
+ * SCHED_FIFO on CPU 0, woken by a timer every 50 us: it preempts the players
+ * wherever they are, in the middle of a BPF program too if the kernel lets
+ * programs be preempted (the PREEMPT_RT question). Its own sleeps are counted.
+ */
+static void *preempt_players(void *argument)
+{
+	struct player *self = argument;
+	struct sched_param fifo = { .sched_priority = 50 };
+	struct timespec nap = { .tv_nsec = 50000 };
+	cpu_set_t cpu0;
+
+	CPU_ZERO(&cpu0);
+	CPU_SET(0, &cpu0);
+	sched_setaffinity(0, sizeof(cpu0), &cpu0);
+	if (sched_setscheduler(0, SCHED_FIFO, &fifo))
+		printf("RTCHECK sched_setscheduler FAIL %s\n", strerror(errno));
+	self->tid = syscall(SYS_gettid);
+	while (playing) {
+		clock_nanosleep(CLOCK_MONOTONIC, 0, &nap, NULL);
+		self->in++; /* sleeps made */
 	}
 	return NULL;
 }
@@ -372,18 +402,35 @@ static unsigned long long recorded(struct bpf_object *object, pid_t tid, __u32 n
 	return total;
 }
 
+/* Whether the kernel has the bpf_rdonly_cast kfunc (6.2+); without it the receivers load the *_compat objects. */
+static int has_rdonly_cast(void)
+{
+	struct btf *vmlinux = btf__load_vmlinux_btf();
+	int found = vmlinux && btf__find_by_name_kind(vmlinux, "bpf_rdonly_cast", BTF_KIND_FUNC) > 0;
+
+	btf__free(vmlinux);
+	return found;
+}
+
 static int check_slots(const char *path)
 {
 	struct syscalls_config settings = { .aggregate = AGGREGATE_TID, .enabled = 1 };
 	static const char *const programs[] = { "syscall_enter", "syscall_exit", "syscall_switch" };
 	static const struct { __u32 nr; const char *name; } calls[] = {
 		{ NR_READ, "read" }, { NR_WRITE, "write" }, { NR_GETPPID, "getppid" } };
-	struct bpf_object *object = bpf_object__open_file(path, NULL);
-	struct player players[2];
-	pthread_t threads[2];
+	char compat[256];
+	struct bpf_object *object;
+	struct player players[2], preemptor = { 0 };
+	pthread_t threads[2], preempting;
 	int ping[2], pong[2], failed = 0, cpus = libbpf_num_possible_cpus();
 	__u32 zero = 0;
 
+	if (!has_rdonly_cast()) {
+		snprintf(compat, sizeof(compat), "%.*s_compat.bpf.o", (int)(strlen(path) - strlen(".bpf.o")), path);
+		path = compat;
+	}
+	printf("RTCHECK object %s\n", strrchr(path, '/') ? strrchr(path, '/') + 1 : path);
+	object = bpf_object__open_file(path, NULL);
 	if (!object || bpf_object__load(object)) {
 		printf("RTCHECK load FAIL %s\n", strerror(errno));
 		return 1;
@@ -403,10 +450,14 @@ static int check_slots(const char *path)
 		return 1;
 	players[0] = (struct player){ .in = pong[0], .out = ping[1] };
 	players[1] = (struct player){ .in = ping[0], .out = -pong[1] };
+	playing = 1;
+	pthread_create(&preempting, NULL, preempt_players, &preemptor);
 	for (int i = 0; i < 2; i++)
 		pthread_create(&threads[i], NULL, play, &players[i]);
 	for (int i = 0; i < 2; i++)
 		pthread_join(threads[i], NULL);
+	playing = 0;
+	pthread_join(preempting, NULL);
 	for (int i = 0; i < link_count; i++)
 		bpf_link__destroy(links[i]);
 	for (int i = 0; i < 2; i++)
@@ -417,6 +468,13 @@ static int check_slots(const char *path)
 			       counted == ROUNDS ? "ok" : "MISMATCH");
 			failed |= counted != ROUNDS;
 		}
+	{
+		unsigned long long counted = recorded(object, preemptor.tid, NR_CLOCK_NANOSLEEP);
+
+		printf("RTCHECK thread=preemptor syscall=clock_nanosleep made=%d recorded=%llu %s\n", preemptor.in, counted,
+		       counted == (unsigned long long)preemptor.in ? "ok" : "MISMATCH");
+		failed |= counted != (unsigned long long)preemptor.in;
+	}
 	{
 		__u64 losses[LOSS_MAX] = {}, *values = calloc(cpus, sizeof(__u64));
 		int fd = map_fd(object, "losses");
