@@ -45,14 +45,18 @@ export class RunningCollector {
     this.exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
   }
 
-  /** Starts `ebpf-collector run` with `yaml` (HTTP_PORT is replaced by the status port) and waits until /status answers. */
-  static async start(yaml: string): Promise<RunningCollector> {
+  /**
+   * Starts `ebpf-collector run` with `yaml` (HTTP_PORT is replaced by the status port) and waits until /status answers.
+   * `wrapper` (a command and its options, e.g. setpriv's) runs the launcher in its place; it must exec it, so pid stays the collector's.
+   */
+  static async start(yaml: string, wrapper: string[] = []): Promise<RunningCollector> {
     const statusPort = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'ebpf-collector-test-'));
     const configPath = join(dir, 'pipeline.yaml');
     writeFileSync(configPath, yaml.replaceAll('HTTP_PORT', String(statusPort)));
     // Through the launcher, with the memory settings users get.
-    const child = spawn(projectPath('bin/ebpf-collector'), ['run', '--config', configPath], {
+    const [command, ...args] = [...wrapper, projectPath('bin/ebpf-collector'), 'run', '--config', configPath];
+    const child = spawn(command, args, {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const collector = new RunningCollector(child, `http://127.0.0.1:${statusPort}`);
@@ -64,6 +68,10 @@ export class RunningCollector {
       return body.components.every((c) => !['created', 'starting'].includes(c.status)) ? true : undefined;
     });
     return collector;
+  }
+
+  get pid(): number {
+    return this.child.pid!;
   }
 
   async status(): Promise<{ components: { id: string; kind: string; status: string; message?: string }[] }> {
