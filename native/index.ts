@@ -61,11 +61,19 @@ declare class NativeBpfObject {
   /** All entries, left in place. */
   dump(map: string): MapEntries;
   /**
-   * All entries, removed; array maps cannot delete, so their values are zeroed.
+   * All entries, removed; array maps cannot delete, so their values are zeroed. Exact only for a map
+   * no program writes to meanwhile, such as a counter map's old bank after swapBanks().
    * `expectedKeys` (packed keys, duplicates allowed) are taken by key first: for maps
    * without batch ops (stack maps) that is one syscall per entry instead of three.
    */
   drain(map: string, expectedKeys?: Buffer): MapEntries;
+  /**
+   * Points the programs of counter bank `group` (default 0) at the other bank of their counter maps
+   * (bpf/counter_bank.h) and resolves, off the JS thread, once no program that could still add to the
+   * old bank is running (a map-in-map update: the kernel waits an RCU grace period). Resolves with the
+   * old bank: drain(`${map}_${bank}`) then reads every count exactly.
+   */
+  swapBanks(group?: number): Promise<number>;
   /** Kernel ids of this object's loaded programs. */
   progIds(): number[];
   linkCount(): number;

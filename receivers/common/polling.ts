@@ -126,10 +126,3 @@ export function u32(value: number): Buffer {
   buffer.writeUInt32LE(value);
   return buffer;
 }
-
-/** Drains `map` and reports how full it was. */
-export function drainReportingFill(object: BpfObject, telemetry: CreateSettings['telemetry'], map: string): ReturnType<BpfObject['drain']> {
-  const entries = object.drain(map);
-  telemetry.mapFill(map, entries.count, object.mapInfo(map).maxEntries);
-  return entries;
-}
