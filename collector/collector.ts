@@ -20,7 +20,7 @@ export class Collector {
   constructor(private readonly config: CollectorConfig, private readonly logger: Logger) {
     this.statuses = new StatusRegistry(logger);
     this.graph = new PipelineGraph(config, { logger, telemetry: this.telemetry, statuses: this.statuses });
-    this.server = createServer({ statuses: this.statuses, processes: this.processes });
+    this.server = createServer({ statuses: this.statuses, processes: this.processes, http: config.service.http });
   }
 
   /** Starts the pipelines, then the HTTP server, so that routes components add in start() are served. */

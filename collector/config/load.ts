@@ -10,7 +10,8 @@ import type { ComponentId, ComponentKind, Factory } from '../component.js';
 import { SIGNALS, type Signal } from '../data/signals.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { ConfigError, type ConfigProblem, joinPath, problemsFromZod } from './errors.js';
-import { describeValue, endpoint, type Endpoint } from './types.js';
+import { securedServerSchema, type SecuredServerConfig } from '../http-security.js';
+import { describeValue } from './types.js';
 
 const PIPELINE_KINDS = ['receiver', 'processor', 'exporter'] as const;
 type PipelineKind = (typeof PIPELINE_KINDS)[number];
@@ -42,7 +43,7 @@ export interface PipelineConfig {
 }
 
 export interface ServiceConfig {
-  http: { endpoint: Endpoint };
+  http: SecuredServerConfig;
   logLevel: LogLevel;
 }
 
@@ -55,7 +56,7 @@ export interface CollectorConfig {
 const serviceSchema = z
   .object({
     pipelines: z.unknown(),
-    http: z.object({ endpoint: endpoint.default('127.0.0.1:7071') }).strict().default({}),
+    http: securedServerSchema('service::http', '127.0.0.1:7071').default({}),
     telemetry: z
       .object({ logs: z.object({ level: z.enum(LOG_LEVELS).default('info') }).strict().default({}) })
       .strict()
