@@ -56,7 +56,7 @@ struct {
 	__uint(max_entries, MAX_SERIES);
 	__type(key, struct series_key);
 	__type(value, struct series_value);
-} series SEC(".maps");
+} COUNTER_BANKS(series);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -64,7 +64,7 @@ struct {
 	__uint(max_entries, MAX_ERROR_SERIES);
 	__type(key, struct error_key);
 	__type(value, __u64);
-} errors SEC(".maps");
+} COUNTER_BANKS(errors);
 
 /*
  * Disk names by dev_t, written whenever a series is created, before it is: a
@@ -214,16 +214,16 @@ int BPF_PROG(block_rq_merge, struct request *rq)
 	return 0;
 }
 
-static __always_inline struct series_value *series_of(const struct series_key *key, struct gendisk *disk)
+static __always_inline struct series_value *series_of(__u32 bank, const struct series_key *key, struct gendisk *disk)
 {
-	struct series_value *value = bpf_map_lookup_elem(&series, key);
+	struct series_value *value = bank_lookup(series, bank, key);
 	struct device_name name;
 
 	if (value)
 		return value;
 	bpf_probe_read_kernel_str(name.name, sizeof(name.name), disk->disk_name);
 	bpf_map_update_elem(&device_names, &key->dev, &name, BPF_ANY);
-	return insert_zeroed(&series, key, &empty_series);
+	return insert_zeroed(BANK_MAP(series, bank), key, &empty_series);
 }
 
 /*
@@ -241,6 +241,7 @@ int BPF_PROG(block_rq_complete, struct request *rq, blk_status_t status, unsigne
 	struct series_value *value;
 	__u64 request = address_of(rq), insert_ns, issue_ns;
 	struct request_start *slot;
+	__u32 bank;
 	bool done;
 
 	slot = slot_of(request);
@@ -258,7 +259,8 @@ int BPF_PROG(block_rq_complete, struct request *rq, blk_status_t status, unsigne
 		return 0; /* no disk: a request of a queue without one (a SCSI device's own commands) */
 	key.dev = (disk->major << MINORBITS) | disk->first_minor;
 	key.operation = rq->cmd_flags & REQ_OP_MASK;
-	value = series_of(&key, disk);
+	bank = current_bank(0);
+	value = series_of(bank, &key, disk);
 	if (!value) {
 		count_loss(LOSS_SERIES_FULL);
 		return 0;
@@ -272,7 +274,7 @@ int BPF_PROG(block_rq_complete, struct request *rq, blk_status_t status, unsigne
 	if (status) {
 		struct error_key error = { .series = key, .status = status };
 
-		if (!increment_count(&errors, &error, false))
+		if (!increment_count(BANK_MAP(errors, bank), &error, false))
 			count_loss(LOSS_ERRORS_FULL);
 	}
 	return 0;

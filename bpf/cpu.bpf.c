@@ -6,19 +6,21 @@
  * stack, comm} in a kernel hash map. User space reads the counts and the
  * stacks every interval in batches; nothing is sent per sample.
  *
- * Why two buffers: a stack id in the counts map is only meaningful while its
- * stack map entry exists. If user space drained counts and then cleared one
- * stack map that programs keep writing to, samples recorded in between would
- * point at stacks already gone (or ids reused for other stacks). So there are
- * two sets of maps, as in Parca Agent: programs write to the set named by
- * control.active_buffer; user space flips it, waits for programs already
- * running to finish, and then reads and clears the idle set at leisure.
+ * Why two banks (counter_bank.h): a stack id in the counts map is only
+ * meaningful while its stack map entry exists. If user space drained counts
+ * and then cleared one stack map that programs keep writing to, samples
+ * recorded in between would point at stacks already gone (or ids reused for
+ * other stacks). So counts, stacks and losses are banked: programs write to
+ * the bank counter_bank names; user space flips it, waits for programs
+ * already running to finish, and then reads and clears the idle bank.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
 #include "cpu.h"
 #include "cgroup_filter.h"
+#include "counter_bank.h"
+#include "loss_counter.h"
 
 /* errno values (include/uapi/asm-generic/errno-base.h); vmlinux.h has no macros. */
 #define ENOMEM 12
@@ -49,10 +51,8 @@ struct stacks_map {
 };
 
 struct control_map control SEC(".maps");
-struct counts_map sample_counts_0 SEC(".maps");
-struct counts_map sample_counts_1 SEC(".maps");
-struct stacks_map stacks_0 SEC(".maps");
-struct stacks_map stacks_1 SEC(".maps");
+struct counts_map COUNTER_BANKS(sample_counts);
+struct stacks_map COUNTER_BANKS(stacks);
 
 /* Filters: present keys are the pids (tgids) and cgroup ids to profile. */
 struct {
@@ -68,22 +68,6 @@ struct {
 	__type(key, __u64);
 	__type(value, __u8);
 } filter_cgroups SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, BUFFERS * LOSS_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} losses SEC(".maps");
-
-static __always_inline void count_loss(__u32 buffer, __u32 reason)
-{
-	__u32 index = buffer * LOSS_MAX + reason;
-	__u64 *n = bpf_map_lookup_elem(&losses, &index);
-
-	if (n)
-		(*n)++;
-}
 
 static __always_inline __u32 stack_loss_reason(long err)
 {
@@ -129,19 +113,19 @@ static __always_inline bool in_kernel_mode(struct bpf_perf_event_data *ctx)
  * Takes one stack into `stacks` and sets *id; on failure counts the sample as
  * lost, since a sample missing a stack it had would be attributed wrongly.
  */
-static __always_inline bool take_stack(struct bpf_perf_event_data *ctx, void *stacks, __u64 flags, __u32 buffer, __s32 *id)
+static __always_inline bool take_stack(struct bpf_perf_event_data *ctx, void *stacks, __u64 flags, __s32 *id)
 {
 	long ret = bpf_get_stackid(ctx, stacks, flags);
 
 	if (ret < 0) {
-		count_loss(buffer, stack_loss_reason(ret));
+		count_loss(stack_loss_reason(ret));
 		return false;
 	}
 	*id = ret;
 	return true;
 }
 
-static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts, void *stacks, __u32 buffer,
+static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts, void *stacks,
 				   struct sample_key *key, bool has_user_stack)
 {
 	__u64 one = 1, *count;
@@ -149,9 +133,9 @@ static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts
 
 	key->kernel_stack_id = NO_STACK;
 	key->user_stack_id = NO_STACK;
-	if (in_kernel_mode(ctx) && !take_stack(ctx, stacks, 0, buffer, &key->kernel_stack_id))
+	if (in_kernel_mode(ctx) && !take_stack(ctx, stacks, 0, &key->kernel_stack_id))
 		return;
-	if (has_user_stack && !take_stack(ctx, stacks, BPF_F_USER_STACK, buffer, &key->user_stack_id))
+	if (has_user_stack && !take_stack(ctx, stacks, BPF_F_USER_STACK, &key->user_stack_id))
 		return;
 
 	count = bpf_map_lookup_elem(counts, key);
@@ -169,7 +153,7 @@ static __always_inline void record(struct bpf_perf_event_data *ctx, void *counts
 		}
 	}
 	if (err)
-		count_loss(buffer, LOSS_COUNTS_FULL);
+		count_loss(LOSS_COUNTS_FULL);
 }
 
 SEC("perf_event")
@@ -181,16 +165,12 @@ int sample(struct bpf_perf_event_data *ctx)
 	struct task_struct *task;
 	struct sample_key key = {};
 	bool has_user_stack;
-	__u32 buffer;
+	__u32 bank;
 
 	if (pid == 0)
 		return 0; /* the idle task: a CPU with nothing to run */
 	settings = bpf_map_lookup_elem(&control, &zero);
 	if (!settings)
-		return 0;
-	/* Read once: user space may flip it while this runs, and the sample must go to one buffer whole. */
-	buffer = *(volatile __u32 *)&settings->active_buffer;
-	if (buffer >= BUFFERS)
 		return 0;
 	if (settings->filter_pids && !bpf_map_lookup_elem(&filter_pids, &pid))
 		return 0;
@@ -205,10 +185,12 @@ int sample(struct bpf_perf_event_data *ctx)
 	/* Kernel threads, and processes that have already released their memory on exit, have no user stack. */
 	has_user_stack = !(BPF_CORE_READ(task, flags) & PF_KTHREAD) && BPF_CORE_READ(task, mm);
 
-	if (buffer == 0)
-		record(ctx, &sample_counts_0, &stacks_0, 0, &key, has_user_stack);
+	/* Read once: user space may flip it while this runs, and the sample must go to one bank whole. */
+	bank = current_bank(0);
+	if (bank)
+		record(ctx, &sample_counts_1, &stacks_1, &key, has_user_stack);
 	else
-		record(ctx, &sample_counts_1, &stacks_1, 1, &key, has_user_stack);
+		record(ctx, &sample_counts_0, &stacks_0, &key, has_user_stack);
 	return 0;
 }
 

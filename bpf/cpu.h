@@ -6,7 +6,7 @@
 /* Frames per stack; the kernel's own limit (kernel.perf_event_max_stack) defaults to the same. */
 #define MAX_STACK_DEPTH 127
 /*
- * Per buffer. A stack map is a hash table without chaining: two stacks in one
+ * Per bank. A stack map is a hash table without chaining: two stacks in one
  * bucket make the second a collision, so it is sized well above the distinct
  * stacks of one interval (about 17 MB of kernel memory each).
  */
@@ -18,12 +18,7 @@
 /* A stack id for "this sample has no such stack": user mode has no kernel stack, a kernel thread no user stack. */
 #define NO_STACK -1
 
-/* Two sets of counts and stacks; user space flips `control.active_buffer` and reads the other set. */
-#define BUFFERS 2
-/* active_buffer value that makes the program record nothing (set for the final read at shutdown). */
-#define BUFFER_STOPPED 2
-
-/* sample_counts_N: what was sampled -> how many times since the last read */
+/* sample_counts_0/1 (counter_bank.h): what was sampled -> how many times since the bank was last read */
 struct sample_key {
 	__u32 pid; /* tgid */
 	__s32 user_stack_id;
@@ -31,9 +26,8 @@ struct sample_key {
 	char comm[PROFILE_COMM_LEN]; /* the process's (thread group leader's) comm */
 };
 
-/* control[0], written by user space: which filters apply (all that are on must match) and where to record. */
+/* control[0], written by user space: which filters apply (all that are on must match). */
 struct control {
-	__u32 active_buffer;
 	__u8 filter_pids;
 	__u8 filter_cgroups;
 	/*
@@ -45,7 +39,7 @@ struct control {
 	char comm[PROFILE_COMM_LEN];
 };
 
-/* Index into the per-CPU `losses` array: buffer * LOSS_MAX + reason. Each counts samples not recorded. */
+/* Index into the per-CPU `losses` arrays (loss_counter.h). Each counts samples not recorded. */
 enum cpu_loss {
 	LOSS_STACK_COLLISION = 0, /* -EEXIST: another stack holds the stack map bucket */
 	LOSS_STACK_MAP_FULL = 1, /* -ENOMEM: no free stack map entry */

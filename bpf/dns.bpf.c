@@ -86,7 +86,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct dns_series);
 	__type(value, struct latency_histogram);
-} histograms SEC(".maps");
+} COUNTER_BANKS(histograms);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -94,7 +94,7 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct dns_failure_key);
 	__type(value, __u64);
-} failures SEC(".maps");
+} COUNTER_BANKS(failures);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -280,11 +280,12 @@ static __always_inline bool parse_question(struct dns_scratch *scratch, __u32 le
 
 static __always_inline void record_duration(struct dns_series *series, __u64 ns)
 {
-	struct latency_histogram *histogram = bpf_map_lookup_elem(&histograms, series);
+	void *bank_histograms = BANK_MAP(histograms, current_bank(0));
+	struct latency_histogram *histogram = bpf_map_lookup_elem(bank_histograms, series);
 	__u32 index;
 
 	if (!histogram) {
-		histogram = insert_value(&histograms, series, &empty_histogram);
+		histogram = insert_value(bank_histograms, series, &empty_histogram);
 		if (!histogram) {
 			count_loss(LOSS_HISTOGRAM_MAP_FULL);
 			return;
@@ -303,7 +304,7 @@ static __always_inline void record_failure(struct dns_scratch *scratch, __u32 re
 {
 	scratch->failure.reason = reason;
 	scratch->failure.padding = 0;
-	if (!increment_count(&failures, &scratch->failure, true))
+	if (!increment_count(BANK_MAP(failures, current_bank(0)), &scratch->failure, true))
 		count_loss(LOSS_FAILURE_MAP_FULL);
 }
 

@@ -18,7 +18,6 @@ struct fileio_config {
 	__u32 route;     /* FILEIO_ROUTE_*: which programs time file syscalls */
 	__u32 filters;   /* FILTER_* bits (syscall_probe.h) */
 	__u32 aggregate; /* FILEIO_AGGREGATE_* bits: the fields of fileio_key that are filled in */
-	__u32 bank;      /* the series map exits add to (0 or 1); user space drains the other */
 	__u32 include_listed; /* 1: only filesystems in filesystem_filter; 0: all but those */
 };
 

@@ -10,7 +10,7 @@
  * never timed; opens read it from the fd they return. Whether a filesystem is
  * wanted is decided once per type, from its name, and cached by the type's
  * address. Include after vmlinux.h, the libbpf headers, latency_histogram.h,
- * syscall_probe.h and fileio.h.
+ * syscall_probe.h, counter_bank.h and fileio.h.
  */
 #ifndef EBPF_COLLECTOR_FILEIO_PROBE_H
 #define EBPF_COLLECTOR_FILEIO_PROBE_H
@@ -61,39 +61,21 @@ struct {
 	__type(value, struct filesystem);
 } filesystems SEC(".maps");
 
-/*
- * Two banks of series (and of recent series, below), as the syscalls part's
- * recent series: user space switches fileio_config.bank, then drains the other.
- */
+/* Series and recent series are banked (counter_bank.h, group BANK_GROUP_FILEIO). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__uint(max_entries, FILEIO_MAX_SERIES);
 	__type(key, struct fileio_key);
 	__type(value, struct fileio_value);
-} series_0 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__uint(max_entries, FILEIO_MAX_SERIES);
-	__type(key, struct fileio_key);
-	__type(value, struct fileio_value);
-} series_1 SEC(".maps");
+} COUNTER_BANKS(series);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, FILE_OP_COUNT);
 	__type(key, __u32);
 	__type(value, struct fileio_recent);
-} recent_0 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, FILE_OP_COUNT);
-	__type(key, __u32);
-	__type(value, struct fileio_recent);
-} recent_1 SEC(".maps");
+} COUNTER_BANKS(recent);
 
 /* An all-zero value to insert new series from: it is too large for the BPF stack. */
 struct {
@@ -121,11 +103,11 @@ struct {
 	__uint(max_entries, FILEIO_LOSS_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
-} fileio_losses SEC(".maps");
+} COUNTER_BANKS(fileio_losses);
 
 static __always_inline void fileio_count_loss(__u32 reason)
 {
-	__u64 *n = bpf_map_lookup_elem(&fileio_losses, &reason);
+	__u64 *n = bank_lookup(fileio_losses, current_bank(BANK_GROUP_FILEIO), &reason);
 
 	if (n)
 		(*n)++;
@@ -247,11 +229,7 @@ static __always_inline struct fileio_value *fileio_series_of(void *series, const
 
 static __always_inline struct fileio_value *fileio_series(__u32 bank, const struct fileio_key *key)
 {
-	/*
-	 * A lookup is inlined only where its call site sees one map (otherwise it
-	 * goes through the map's ops, an indirect call): the barrier keeps clang
-	 * from merging the two paths into one with a chosen map.
-	 */
+	/* One call site per map, as in bank_lookup (counter_bank.h): the lookups are inlined. */
 	if (bank) {
 		struct fileio_value *value = fileio_series_of(&series_1, key);
 
@@ -268,13 +246,7 @@ static __always_inline struct fileio_value *fileio_recent(__u32 bank, const stru
 	const __u64 *mine = (const __u64 *)key, *held;
 	__u32 operation = key->operation;
 
-	/* One call site per map, as in fileio_series: the lookups are inlined. */
-	if (bank) {
-		recent = bpf_map_lookup_elem(&recent_1, &operation);
-		barrier();
-	} else {
-		recent = bpf_map_lookup_elem(&recent_0, &operation);
-	}
+	recent = bank_lookup(recent, bank, &operation);
 	if (!recent)
 		return 0;
 	if (!recent->used) {
@@ -301,6 +273,7 @@ static __always_inline void fileio_exit(struct fileio_config *settings, const st
 	struct fileio_value *value;
 	struct file *file;
 	__u64 bytes = 0;
+	__u32 bank;
 
 	if (key.operation == FILE_OP_OPEN) {
 		/* A failed open has no file, so no filesystem: not counted. */
@@ -320,9 +293,10 @@ static __always_inline void fileio_exit(struct fileio_config *settings, const st
 	if (settings->aggregate & FILEIO_AGGREGATE_COMM)
 		bpf_get_current_comm(key.comm, sizeof(key.comm));
 
-	value = fileio_recent(settings->bank, &key);
+	bank = current_bank(BANK_GROUP_FILEIO);
+	value = fileio_recent(bank, &key);
 	if (!value)
-		value = fileio_series(settings->bank, &key);
+		value = fileio_series(bank, &key);
 	if (!value) {
 		fileio_count_loss(FILEIO_LOSS_SERIES_FULL);
 		return;

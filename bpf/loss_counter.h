@@ -3,16 +3,19 @@
 #ifndef EBPF_COLLECTOR_LOSS_COUNTER_H
 #define EBPF_COLLECTOR_LOSS_COUNTER_H
 
+#include "counter_bank.h"
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, LOSS_MAX);
 	__type(key, __u32);
 	__type(value, __u64);
-} losses SEC(".maps");
+} COUNTER_BANKS(losses);
 
+/* Counted in bank group 0's current bank: losses are rare, so they read it themselves. */
 static __always_inline void count_loss(__u32 reason)
 {
-	__u64 *n = bpf_map_lookup_elem(&losses, &reason);
+	__u64 *n = bank_lookup(losses, current_bank(0), &reason);
 
 	if (n)
 		(*n)++;

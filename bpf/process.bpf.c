@@ -8,6 +8,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "process.h"
+#include "counter_bank.h"
 #include "loss_counter.h"
 
 struct {
@@ -15,7 +16,7 @@ struct {
 	__uint(max_entries, MAX_COMMS);
 	__type(key, struct comm_key);
 	__type(value, __u64);
-} exec_counts SEC(".maps");
+} COUNTER_BANKS(exec_counts);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -31,14 +32,15 @@ int BPF_PROG(handle_exec, struct task_struct *task, pid_t old_pid, struct linux_
 	struct live_process proc = {};
 	__u32 pid = bpf_get_current_pid_tgid() >> 32;
 	__u64 zero = 0, *count;
+	__u32 bank = current_bank(0);
 
 	/* The comm is already the new program's name here. */
 	bpf_get_current_comm(key.comm, sizeof(key.comm));
-	count = bpf_map_lookup_elem(&exec_counts, &key);
+	count = bank_lookup(exec_counts, bank, &key);
 	if (!count) {
 		/* Insert 0 then add, so that a racing insert on another CPU is not lost. */
-		bpf_map_update_elem(&exec_counts, &key, &zero, BPF_NOEXIST);
-		count = bpf_map_lookup_elem(&exec_counts, &key);
+		bpf_map_update_elem(BANK_MAP(exec_counts, bank), &key, &zero, BPF_NOEXIST);
+		count = bank_lookup(exec_counts, bank, &key);
 	}
 	if (count)
 		__sync_fetch_and_add(count, 1);

@@ -6,7 +6,7 @@
 #define MAX_COMMS 4096
 #define MAX_LIVE_PROCESSES 65536
 
-/* exec_counts: comm -> number of execs since the last read */
+/* exec_counts_0/1 (counter_bank.h): comm -> number of execs since the bank was last read */
 struct comm_key {
 	char comm[TASK_COMM_LEN];
 };
@@ -18,7 +18,7 @@ struct live_process {
 	__u64 exec_ns; /* bpf_ktime_get_ns() at exec, 0 for processes seeded from /proc */
 };
 
-/* Index into the per-CPU `losses` array: what the kernel side could not record. */
+/* Index into the per-CPU `losses_0/1` arrays: what the kernel side could not record. */
 enum process_loss {
 	LOSS_EXEC_COMMS_FULL = 0,
 	LOSS_LIVE_TABLE_FULL = 1,

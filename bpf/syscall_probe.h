@@ -15,6 +15,13 @@ enum syscall_probe_part {
 	PART_FILEIO = 2,
 };
 
+/* Each part's counters are banked apart (counter_bank.h): each part drains on its own interval. */
+enum syscall_probe_bank_group {
+	BANK_GROUP_SYSCALLS = 0,
+	BANK_GROUP_FILEIO = 1,
+};
+#define COUNTER_BANK_GROUPS 2
+
 /* Set in syscall_start.owner beside a thread's pt_regs (8-byte aligned) when its current syscall is not timed. */
 #define OWNER_NOT_TIMED 1
 

@@ -27,6 +27,8 @@
 #include "cgroup_filter.h"
 #include "process_filter.h"
 #include "syscall_probe.h"
+#include "counter_bank.h"
+#include "loss_counter.h"
 #include "fileio.h"
 #include "fileio_probe.h"
 
@@ -68,26 +70,15 @@ struct {
 	__uint(max_entries, MAX_HISTOGRAMS);
 	__type(key, struct syscall_key);
 	__type(value, struct latency_histogram);
-} histograms SEC(".maps");
+} COUNTER_BANKS(histograms);
 
-/*
- * Two banks: exits add to the one receiver_settings names while user space
- * switches it and drains the other, so no count is zeroed while it is added to.
- * Each bank pins RECENT_SYSCALL_NR * 824 bytes (about 420 KB) per CPU.
- */
+/* Each bank pins RECENT_SYSCALL_NR * 824 bytes (about 420 KB) per CPU. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, RECENT_SYSCALL_NR);
 	__type(key, __u32);
 	__type(value, struct recent_series);
-} recent_series_0 SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, RECENT_SYSCALL_NR);
-	__type(key, __u32);
-	__type(value, struct recent_series);
-} recent_series_1 SEC(".maps");
+} COUNTER_BANKS(recent_series);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -95,7 +86,7 @@ struct {
 	__uint(max_entries, MAX_ERROR_SERIES);
 	__type(key, struct error_key);
 	__type(value, __u64);
-} errors SEC(".maps");
+} COUNTER_BANKS(errors);
 
 /* An all-zero histogram to insert new series from: it is too large for the BPF stack. */
 struct {
@@ -104,13 +95,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct latency_histogram);
 } empty_histogram SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, LOSS_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} losses SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -125,14 +109,6 @@ struct {
 	__type(key, __u32);
 	__type(value, struct syscall_name);
 } syscall_names SEC(".maps");
-
-static __always_inline void count_loss(__u32 reason)
-{
-	__u64 *n = bpf_map_lookup_elem(&losses, &reason);
-
-	if (n)
-		(*n)++;
-}
 
 /* Syscall arguments in the raw tracepoints' pt_regs. */
 #if defined(__TARGET_ARCH_x86)
@@ -228,9 +204,10 @@ int BPF_PROG(syscall_switch, bool preempt, struct task_struct *prev, struct task
 	return 0;
 }
 
-static __always_inline struct latency_histogram *histogram_of(const struct syscall_key *key)
+static __always_inline struct latency_histogram *histogram_of(__u32 bank, const struct syscall_key *key)
 {
-	struct latency_histogram *histogram = bpf_map_lookup_elem(&histograms, key);
+	void *bank_histograms = BANK_MAP(histograms, bank);
+	struct latency_histogram *histogram = bpf_map_lookup_elem(bank_histograms, key);
 	__u32 zero = 0;
 
 	if (histogram)
@@ -239,8 +216,8 @@ static __always_inline struct latency_histogram *histogram_of(const struct sysca
 	if (!histogram)
 		return 0;
 	/* BPF_NOEXIST: an insert racing on another CPU wins and we add to its entry. */
-	bpf_map_update_elem(&histograms, key, histogram, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&histograms, key);
+	bpf_map_update_elem(bank_histograms, key, histogram, BPF_NOEXIST);
+	return bpf_map_lookup_elem(bank_histograms, key);
 }
 
 /* The histogram of `key` in this CPU's recent series, or 0 when another series holds its syscall's slot. */
@@ -251,16 +228,7 @@ static __always_inline struct latency_histogram *recent_histogram(__u32 bank, co
 
 	if (nr >= RECENT_SYSCALL_NR)
 		return 0;
-	/*
-	 * A lookup is inlined only where its call site sees one map: the barrier
-	 * keeps clang from merging the two calls into one with a chosen map.
-	 */
-	if (bank) {
-		recent = bpf_map_lookup_elem(&recent_series_1, &nr);
-		barrier();
-	} else {
-		recent = bpf_map_lookup_elem(&recent_series_0, &nr);
-	}
+	recent = bank_lookup(recent_series, bank, &nr);
 	if (!recent)
 		return 0;
 	if (!recent->used) {
@@ -274,19 +242,20 @@ static __always_inline struct latency_histogram *recent_histogram(__u32 bank, co
 	return 0;
 }
 
-static __always_inline void count_error(const struct syscall_key *call, long ret)
+static __always_inline void count_error(__u32 bank, const struct syscall_key *call, long ret)
 {
 	struct error_key key = { .call = *call, .error = -ret };
+	void *bank_errors = BANK_MAP(errors, bank);
 	__u64 one = 1, *count;
 
-	count = bpf_map_lookup_elem(&errors, &key);
+	count = bpf_map_lookup_elem(bank_errors, &key);
 	if (count) {
 		(*count)++;
 		return;
 	}
-	if (bpf_map_update_elem(&errors, &key, &one, BPF_NOEXIST) == 0)
+	if (bpf_map_update_elem(bank_errors, &key, &one, BPF_NOEXIST) == 0)
 		return;
-	count = bpf_map_lookup_elem(&errors, &key);
+	count = bpf_map_lookup_elem(bank_errors, &key);
 	if (count)
 		(*count)++;
 	else
@@ -298,6 +267,8 @@ static __always_inline void syscalls_exit(struct syscalls_config *settings, __u3
 {
 	struct latency_histogram *histogram;
 	struct syscall_key key = { .nr = nr };
+	/* Read once: the call's histogram and its error land in one bank. */
+	__u32 bank = current_bank(BANK_GROUP_SYSCALLS);
 
 	/* Read through the task rather than with a helper per field: each helper call costs a call and a return. */
 	if (settings->aggregate & AGGREGATE_CGROUP)
@@ -309,9 +280,9 @@ static __always_inline void syscalls_exit(struct syscalls_config *settings, __u3
 	if (settings->aggregate & AGGREGATE_UID)
 		key.uid = (__u32)bpf_get_current_uid_gid();
 
-	histogram = recent_histogram(settings->bank, &key);
+	histogram = recent_histogram(bank, &key);
 	if (!histogram)
-		histogram = histogram_of(&key);
+		histogram = histogram_of(bank, &key);
 	if (!histogram) {
 		count_loss(LOSS_HISTOGRAMS_FULL);
 		return;
@@ -320,7 +291,7 @@ static __always_inline void syscalls_exit(struct syscalls_config *settings, __u3
 	histogram_record(histogram, ns);
 
 	if (ret < 0 && ret >= -MAX_ERRNO)
-		count_error(&key, ret);
+		count_error(bank, &key, ret);
 }
 
 SEC("raw_tp/sys_exit")

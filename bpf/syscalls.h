@@ -21,7 +21,6 @@
 struct syscalls_config {
 	__u32 filters;   /* FILTER_* bits (syscall_probe.h): every filter that is on must match */
 	__u32 aggregate; /* AGGREGATE_* bits: the fields of syscall_key that are filled in */
-	__u32 bank;      /* the recent_series map exits add to (0 or 1); user space drains the other */
 	__u32 enabled;   /* the syscalls receiver runs: entries are timed for it (the fileio part may use the programs alone) */
 };
 
@@ -42,8 +41,8 @@ struct syscall_key {
 };
 
 /*
- * recent_series_0/1 (per CPU, by syscall nr): the first series a syscall
- * exits with on this CPU since the bank was drained, so that the common
+ * recent_series (per CPU, by syscall nr): the first series a syscall
+ * exits with on this CPU since its bank was drained, so that the common
  * case adds to it without a hash lookup; other series go to `histograms`.
  */
 struct recent_series {
@@ -59,7 +58,7 @@ struct error_key {
 	__u32 padding;
 };
 
-/* Index into the per-CPU `losses` array: syscalls (or errors) that could not be recorded. */
+/* Index into the per-CPU `losses` arrays (loss_counter.h): syscalls (or errors) that could not be recorded. */
 enum syscalls_loss {
 	LOSS_HISTOGRAMS_FULL = 0,
 	LOSS_ERRORS_FULL = 1,

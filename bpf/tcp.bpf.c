@@ -102,7 +102,7 @@ struct {
 	__uint(max_entries, MAX_DURATION_SERIES);
 	__type(key, struct tcp_series_key);
 	__type(value, struct latency_histogram);
-} durations SEC(".maps");
+} COUNTER_BANKS(durations);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -110,7 +110,7 @@ struct {
 	__uint(max_entries, MAX_COUNT_SERIES);
 	__type(key, struct tcp_count_key);
 	__type(value, __u64);
-} counts SEC(".maps");
+} COUNTER_BANKS(counts);
 
 /* An all-zero histogram to insert new series from: it is too large for the BPF stack. */
 struct {
@@ -156,16 +156,17 @@ static __always_inline void set_destination(struct tcp_series_key *key, const st
 
 static __always_inline void add_count(struct tcp_count_key *key)
 {
-	if (!increment_count(&counts, key, false))
+	if (!increment_count(BANK_MAP(counts, current_bank(0)), key, false))
 		count_loss(LOSS_COUNTS_FULL);
 }
 
 static __always_inline void add_duration(const struct tcp_series_key *key, __u64 ns)
 {
-	struct latency_histogram *histogram = bpf_map_lookup_elem(&durations, key);
+	void *bank_durations = BANK_MAP(durations, current_bank(0));
+	struct latency_histogram *histogram = bpf_map_lookup_elem(bank_durations, key);
 
 	if (!histogram)
-		histogram = insert_zeroed(&durations, key, &empty_histogram);
+		histogram = insert_zeroed(bank_durations, key, &empty_histogram);
 	if (!histogram) {
 		count_loss(LOSS_DURATIONS_FULL);
 		return;

@@ -57,7 +57,7 @@ struct {
 	__uint(max_entries, MAX_DURATION_SERIES);
 	__type(key, struct series_key);
 	__type(value, struct latency_histogram);
-} durations SEC(".maps");
+} COUNTER_BANKS(durations);
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
@@ -65,7 +65,7 @@ struct {
 	__uint(max_entries, MAX_FAILURE_SERIES);
 	__type(key, struct failure_key);
 	__type(value, __u64);
-} failures SEC(".maps");
+} COUNTER_BANKS(failures);
 
 /* Zeroed values to insert from, and room to build a failure key: both too large for the BPF stack. */
 struct {
@@ -114,14 +114,15 @@ static __always_inline struct handshake *create_handshake(const struct ssl_key *
 	return hs;
 }
 
-static __always_inline struct latency_histogram *histogram_of(const struct series_key *key)
+static __always_inline struct latency_histogram *histogram_of(__u32 bank, const struct series_key *key)
 {
-	struct latency_histogram *histogram = bpf_map_lookup_elem(&durations, key);
+	void *bank_durations = BANK_MAP(durations, bank);
+	struct latency_histogram *histogram = bpf_map_lookup_elem(bank_durations, key);
 
-	return histogram ? histogram : insert_zeroed(&durations, key, &empty_histogram);
+	return histogram ? histogram : insert_zeroed(bank_durations, key, &empty_histogram);
 }
 
-static __always_inline void count_failure(const struct series_key *series, __u32 reason)
+static __always_inline void count_failure(__u32 bank, const struct series_key *series, __u32 reason)
 {
 	struct failure_key *key;
 	__u32 zero = 0;
@@ -131,7 +132,7 @@ static __always_inline void count_failure(const struct series_key *series, __u32
 		return;
 	key->series = *series;
 	key->reason = reason;
-	if (!increment_count(&failures, key, false))
+	if (!increment_count(BANK_MAP(failures, bank), key, false))
 		count_loss(LOSS_FAILURES_FULL);
 }
 
@@ -144,16 +145,17 @@ static __always_inline void judge(const struct tls_config *config, void *ssl, co
 				  struct handshake *hs, bool failed, __u32 reason)
 {
 	struct latency_histogram *histogram;
+	__u32 bank = current_bank(0);
 	__u64 ns = hs->phase == PHASE_COMPLETED ? hs->duration_ns : bpf_ktime_get_ns() - hs->start_ns;
 
 	hs->series.side = ssl_field(ssl, config->server_offset) > 0 ? SIDE_SERVER : SIDE_CLIENT;
-	histogram = histogram_of(&hs->series);
+	histogram = histogram_of(bank, &hs->series);
 	if (histogram)
 		histogram_record(histogram, ns); /* this CPU's value: uprobe programs do not migrate */
 	else
 		count_loss(LOSS_DURATIONS_FULL);
 	if (failed)
-		count_failure(&hs->series, reason);
+		count_failure(bank, &hs->series, reason);
 	bpf_map_delete_elem(&handshakes, key);
 }
 

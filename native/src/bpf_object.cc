@@ -23,6 +23,31 @@ Napi::Object EntriesToJs(Napi::Env env, const MapEntries& entries) {
 
 std::string Quoted(const std::string& name) { return "\"" + name + "\""; }
 
+// Resolves with `bank` once WaitForRunningPrograms() has returned, off the JS thread.
+class BankSwapWorker : public Napi::AsyncWorker {
+ public:
+  BankSwapWorker(Napi::Env env, uint32_t bank)
+      : Napi::AsyncWorker(env, "ebpf:swapBanks"), deferred_(Napi::Promise::Deferred::New(env)), bank_(bank) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { err_ = WaitForRunningPrograms(); }
+
+  void OnOK() override {
+    if (err_ != 0) {
+      deferred_.Reject(SystemError(Env(), "cannot wait for running BPF programs (map-in-map update)", err_).Value());
+      return;
+    }
+    deferred_.Resolve(Napi::Number::New(Env(), bank_));
+  }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  uint32_t bank_;
+  int err_ = 0;
+};
+
 }  // namespace
 
 Napi::Function BpfObject::Define(Napi::Env env) {
@@ -41,6 +66,7 @@ Napi::Function BpfObject::Define(Napi::Env env) {
           InstanceMethod<&BpfObject::Delete>("delete"),
           InstanceMethod<&BpfObject::Dump>("dump"),
           InstanceMethod<&BpfObject::Drain>("drain"),
+          InstanceMethod<&BpfObject::SwapBanks>("swapBanks"),
           InstanceMethod<&BpfObject::ProgIds>("progIds"),
           InstanceMethod<&BpfObject::LinkCount>("linkCount"),
           InstanceMethod<&BpfObject::Close>("close"),
@@ -249,6 +275,40 @@ Napi::Value BpfObject::Drain(const Napi::CallbackInfo& info) {
     return EntriesToJs(env, DrainMap(env, map, keys.Data(), keys.Length()));
   }
   return EntriesToJs(env, DrainMap(env, map));
+}
+
+Napi::Value BpfObject::SwapBanks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  EnsureOpen(env);
+  LogScope log;
+  MapRef map = FindMap(env, Napi::String::New(env, "counter_bank"), /*requireLoaded=*/true);
+  if (map.type != BPF_MAP_TYPE_ARRAY || map.keySize != 4 || map.valueSize != 4) {
+    throw Napi::Error::New(env, "map \"counter_bank\" in " + path_ + " is not bpf/counter_bank.h's u32 array");
+  }
+  uint32_t group = 0;
+  if (info.Length() > 0 && !info[0].IsUndefined()) {
+    if (!info[0].IsNumber()) throw Napi::TypeError::New(env, "group must be a number");
+    group = info[0].As<Napi::Number>().Uint32Value();
+  }
+  if (group >= map.maxEntries) {
+    throw Napi::RangeError::New(env, "counter bank group " + std::to_string(group) + " is out of range: " + path_ +
+                                         " has " + std::to_string(map.maxEntries));
+  }
+  uint32_t bank = 0;
+  if (bpf_map_lookup_elem(map.fd, &group, &bank) != 0) {
+    int err = errno;
+    throw SystemError(env, "cannot read map \"counter_bank\"", err);
+  }
+  bank &= 1;  // the programs read it so
+  uint32_t next = bank ^ 1;
+  if (bpf_map_update_elem(map.fd, &group, &next, BPF_EXIST) != 0) {
+    int err = errno;
+    throw SystemError(env, "cannot switch map \"counter_bank\"", err);
+  }
+  auto* worker = new BankSwapWorker(env, bank);
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();  // the worker deletes itself after OnOK
+  return promise;
 }
 
 Napi::Value BpfObject::ProgIds(const Napi::CallbackInfo& info) {

@@ -41,6 +41,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value Delete(const Napi::CallbackInfo& info);
   Napi::Value Dump(const Napi::CallbackInfo& info);
   Napi::Value Drain(const Napi::CallbackInfo& info);
+  Napi::Value SwapBanks(const Napi::CallbackInfo& info);
   Napi::Value ProgIds(const Napi::CallbackInfo& info);
   Napi::Value LinkCount(const Napi::CallbackInfo& info);
   void Close(const Napi::CallbackInfo& info);

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <mutex>
 #include <string_view>
 
 #include "diagnostics.h"
@@ -154,8 +155,6 @@ MapEntries DumpMap(Napi::Env env, const MapRef& map) {
 
 MapEntries DrainMap(Napi::Env env, const MapRef& map, const uint8_t* expectedKeys, size_t expectedSize) {
   if (IsArrayMap(map.type)) {
-    // Increments landing between the read and the reset are lost; callers
-    // wanting exact deltas should use hash maps.
     MapEntries out = DumpMap(env, map);
     std::vector<uint8_t> zero(map.valueStride);
     for (size_t i = 0; i < out.count; ++i) {
@@ -176,6 +175,55 @@ MapEntries DrainMap(Napi::Env env, const MapRef& map, const uint8_t* expectedKey
     ReadKeys(env, map, true, CollectKeys(env, map), combined, out);
   }
   return out;
+}
+
+namespace {
+
+// A one-slot ARRAY_OF_MAPS and the map it holds, made once per process.
+struct ProgramBarrier {
+  int outer = -1;
+  int inner = -1;
+  int err = 0;
+};
+
+ProgramBarrier MakeProgramBarrier() {
+  ProgramBarrier barrier;
+  barrier.inner = bpf_map_create(BPF_MAP_TYPE_ARRAY, "barrier_inner", 4, 4, 1, nullptr);
+  if (barrier.inner < 0) {
+    barrier.err = errno;
+    return barrier;
+  }
+  bpf_map_create_opts options{};
+  options.sz = sizeof(options);
+  options.inner_map_fd = uint32_t(barrier.inner);
+  barrier.outer = bpf_map_create(BPF_MAP_TYPE_ARRAY_OF_MAPS, "barrier", 4, 4, 1, &options);
+  if (barrier.outer < 0) barrier.err = errno;
+  return barrier;
+}
+
+}  // namespace
+
+// Storing a map into an ARRAY_OF_MAPS or HASH_OF_MAPS slot from user space
+// makes the kernel wait, before the syscall returns, for the BPF programs that
+// may still use the slot's old value: kernel/bpf/syscall.c,
+// maybe_wait_bpf_programs(), which calls synchronize_rcu() for these two map
+// types. Linux 4.19 to 6.7 call it at the end of bpf_map_update_value();
+// 6.8 and later from map_update_elem() once the update succeeded ("Wait for
+// any running non-sleepable BPF programs to complete so that userspace, when
+// we return to it, knows that all non-sleepable programs that could be running
+// use the new map value"). Non-sleepable programs run inside RCU read-side
+// critical sections (rcu_read_lock() in __bpf_trace_run, trace_call_bpf and
+// bpf_overflow_handler, or with interrupts off), so a grace period covers every
+// one that started before; PREEMPT_RT's preemptible RCU still waits for them.
+// Storing the same inner map again is enough: the update, not a change, waits.
+int WaitForRunningPrograms() {
+  static std::once_flag once;
+  static ProgramBarrier barrier;
+  std::call_once(once, [] { barrier = MakeProgramBarrier(); });
+  if (barrier.err != 0) return barrier.err;
+  uint32_t slot = 0;
+  if (bpf_map_update_elem(barrier.outer, &slot, &barrier.inner, BPF_ANY) != 0) return errno;
+  return 0;
 }
 
 }  // namespace ebpf

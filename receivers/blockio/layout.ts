@@ -47,8 +47,8 @@ export function readSeriesKey(keys: Buffer, offset: number): SeriesKey {
 
 /** Fails at start, with what differs, if the object's maps do not have the layouts above. */
 export function checkLayout(object: BpfObject): void {
-  expectMapLayout(object, 'series', SERIES_KEY_SIZE, SERIES_VALUE_SIZE);
-  expectMapLayout(object, 'errors', ERROR_KEY_SIZE, 8);
+  expectMapLayout(object, 'series_0', SERIES_KEY_SIZE, SERIES_VALUE_SIZE);
+  expectMapLayout(object, 'errors_0', ERROR_KEY_SIZE, 8);
   expectMapLayout(object, 'in_flight', 4, REQUEST_START_SIZE);
   expectMapLayout(object, 'device_names', 4, DISK_NAME_LEN);
   expectMapLayout(object, 'receiver_settings', 4, SETTINGS_SIZE);

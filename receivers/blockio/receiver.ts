@@ -11,8 +11,9 @@ import { bpfObjectPath } from '../../collector/paths.js';
 import { BpfObject, numPossibleCpus } from '../../native/index.js';
 import { CounterSeries } from '../common/counter-series.js';
 import { histogramCount, HistogramSeries } from '../common/latency-histogram.js';
+import { retireBank } from '../common/counter-banks.js';
 import { reportLosses } from '../common/losses.js';
-import { cString, drainReportingFill, PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
+import { cString, PollingBpfReceiver, sumPerCpuU64 } from '../common/polling.js';
 import { aggregateBits, TaskLabels } from '../common/task-labels.js';
 import type { BlockioConfig } from './config.js';
 import {
@@ -63,12 +64,13 @@ export class BlockioReceiver extends PollingBpfReceiver {
   protected override async collect(object: BpfObject, startTimeMs: number, endTimeMs: number): Promise<void> {
     const { telemetry } = this.settings;
     const cpus = numPossibleCpus();
-    const series = drainReportingFill(object, telemetry, 'series');
-    const errors = drainReportingFill(object, telemetry, 'errors');
+    const bank = await retireBank(object);
+    const series = bank.drainReportingFill(telemetry, 'series');
+    const errors = bank.drainReportingFill(telemetry, 'errors');
     // After the series: a series' name is written before the series is, so every series drained has its name.
     this.readDeviceNames(object);
     telemetry.mapFill('in_flight', this.slotsTaken(object), object.mapInfo('in_flight').maxEntries);
-    reportLosses(object, telemetry, LOSS_REASONS);
+    reportLosses(bank, telemetry, LOSS_REASONS);
 
     const cgroupIds: bigint[] = [];
     for (let i = 0; i < series.count; i++) cgroupIds.push(series.keys.readBigUInt64LE(i * SERIES_KEY_SIZE));

@@ -5,7 +5,6 @@ import { cString, uint32Words } from '../common/polling.js';
 export const COMM_LEN = 16;
 export const MAX_STACK_DEPTH = 127;
 export const NO_STACK = -1;
-export const BUFFER_STOPPED = 2;
 
 /** enum cpu_loss, in order: why samples were not recorded. */
 export const LOSS_REASONS = ['stack_collision', 'stack_map_full', 'stack_walk_failed', 'stack_error', 'counts_map_full'] as const;
@@ -50,25 +49,23 @@ export function referencedStackIds(counts: MapEntries): Buffer {
 }
 
 export interface ControlSettings {
-  activeBuffer: number;
   filterPids: boolean;
   filterCgroups: boolean;
   /** Exact command name, or a prefix ending in "*"; undefined for any. */
   comm?: string;
 }
 
-/** struct control: active_buffer u32, filter_pids u8, filter_cgroups u8, comm_match_len u8, padding u8, comm[16]. */
+/** struct control: filter_pids u8, filter_cgroups u8, comm_match_len u8, padding u8, comm[16]. */
 export function encodeControl(settings: ControlSettings): Buffer {
-  const value = Buffer.alloc(4 + 4 + COMM_LEN);
-  value.writeUInt32LE(settings.activeBuffer, 0);
-  value.writeUInt8(settings.filterPids ? 1 : 0, 4);
-  value.writeUInt8(settings.filterCgroups ? 1 : 0, 5);
+  const value = Buffer.alloc(4 + COMM_LEN);
+  value.writeUInt8(settings.filterPids ? 1 : 0, 0);
+  value.writeUInt8(settings.filterCgroups ? 1 : 0, 1);
   if (settings.comm !== undefined) {
     const prefix = settings.comm.endsWith('*');
     const name = Buffer.from(prefix ? settings.comm.slice(0, -1) : settings.comm, 'utf8');
-    name.copy(value, 8);
+    name.copy(value, 4);
     // An exact name is compared with its NUL terminator, so that "sh" does not match "sshd".
-    value.writeUInt8(prefix ? name.length : name.length + 1, 6);
+    value.writeUInt8(prefix ? name.length : name.length + 1, 2);
   }
   return value;
 }

@@ -4,16 +4,16 @@
  * samples by {pid, stacks, comm} and this reads the counts and stacks every
  * collection_interval and emits them as a ProfileBatch of unsymbolized frames.
  */
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Consumer, CreateSettings, Host } from '../../collector/component.js';
 import type { Frame, ProfileSample } from '../../collector/data/profiles.js';
 import { bpfObjectPath } from '../../collector/paths.js';
-import { BpfObject, numPossibleCpus } from '../../native/index.js';
-import { PollingBpfReceiver, sumPerCpuU64, uint32Words, uint64At } from '../common/polling.js';
+import { BpfObject } from '../../native/index.js';
+import { retireBank } from '../common/counter-banks.js';
+import { reportLosses } from '../common/losses.js';
+import { PollingBpfReceiver, uint32Words, uint64At } from '../common/polling.js';
 import { cgroupId } from '../../collector/cgroups.js';
 import type { CpuConfig } from './config.js';
 import {
-  BUFFER_STOPPED,
   decodeSampleKey,
   encodeControl,
   LOSS_REASONS,
@@ -25,20 +25,11 @@ import {
 } from './layout.js';
 import { StackFrames } from './stack-frames.js';
 
-/**
- * How long after flipping buffers the old one is left alone. A sampling
- * program runs in interrupt context for microseconds, so one that read the old
- * buffer number has long finished; this only has to outlast that.
- */
-const FLIP_GRACE_MS = 20;
 const PRESENT = Buffer.from([1]);
 const NO_FRAMES: readonly Frame[] = [];
 
 export class CpuReceiver extends PollingBpfReceiver {
   private host?: Host;
-  private activeBuffer = 0;
-  /** Set by shutdown(): the last read stops recording instead of switching buffers. */
-  private stopping = false;
 
   constructor(settings: CreateSettings, private readonly config: CpuConfig, private readonly next: Consumer<'profiles'>) {
     super(settings, bpfObjectPath('cpu'), config.collection_interval);
@@ -54,33 +45,22 @@ export class CpuReceiver extends PollingBpfReceiver {
     object.attach('sample', { kind: 'perf_event', frequencyHz: frequency_hz });
   }
 
-  override async shutdown(): Promise<void> {
-    this.stopping = true;
-    await super.shutdown();
-  }
-
   private writeControl(object: BpfObject): void {
     const { pids, cgroups, comm } = this.config;
     object.update(
       'control',
       u32Key(0),
-      encodeControl({ activeBuffer: this.activeBuffer, filterPids: pids !== undefined, filterCgroups: cgroups !== undefined, comm }),
+      encodeControl({ filterPids: pids !== undefined, filterCgroups: cgroups !== undefined, comm }),
     );
   }
 
   protected override async collect(object: BpfObject, startTimeMs: number, endTimeMs: number): Promise<void> {
-    const buffer = this.activeBuffer;
-    if (buffer === BUFFER_STOPPED) return;
-    this.activeBuffer = this.stopping ? BUFFER_STOPPED : 1 - buffer;
-    this.writeControl(object);
-    await sleep(FLIP_GRACE_MS);
-
-    const counts = object.drain(`sample_counts_${buffer}`);
-    const stacks = object.drain(`stacks_${buffer}`, referencedStackIds(counts));
     const { telemetry } = this.settings;
-    telemetry.mapFill('sample_counts', counts.count, object.mapInfo(`sample_counts_${buffer}`).maxEntries);
-    telemetry.mapFill('stacks', stacks.count, object.mapInfo(`stacks_${buffer}`).maxEntries);
-    this.reportKernelLosses(object, buffer);
+    const bank = await retireBank(object);
+    const counts = bank.drainReportingFill(telemetry, 'sample_counts');
+    const stacks = bank.drain('stacks', referencedStackIds(counts));
+    telemetry.mapFill('stacks', stacks.count, object.mapInfo(bank.map('stacks')).maxEntries);
+    reportLosses(bank, telemetry, LOSS_REASONS, 'losses', 'profiles');
 
     const stackFrames = new StackFrames(stacks);
     const samples: ProfileSample[] = [];
@@ -94,7 +74,7 @@ export class CpuReceiver extends PollingBpfReceiver {
       const kernel = key.kernelStackId === NO_STACK ? NO_FRAMES : stackFrames.kernel(key.kernelStackId);
       const user = key.userStackId === NO_STACK ? NO_FRAMES : stackFrames.user(key.pid, key.userStackId);
       if (!kernel || !user) {
-        // Only a program outlasting FLIP_GRACE_MS could leave a count whose stack was already cleared.
+        // Not expected: a bank's stacks are read with its counts, once no program writes to either.
         missing += count;
         continue;
       }
@@ -111,18 +91,5 @@ export class CpuReceiver extends PollingBpfReceiver {
     if (truncated > 0) telemetry.dropped('profiles', truncated, 'stack_truncated');
     if (samples.length === 0) return;
     await this.next.consume({ startTimeMs, endTimeMs, periodNs: 1e9 / this.config.frequency_hz, samples });
-  }
-
-  /** Reports and clears the loss counters of the buffer just retired; the active buffer's keep counting. */
-  private reportKernelLosses(object: BpfObject, buffer: number): void {
-    const cpus = numPossibleCpus();
-    const zero = Buffer.alloc(cpus * 8);
-    LOSS_REASONS.forEach((reason, index) => {
-      const key = u32Key(buffer * LOSS_REASONS.length + index);
-      const lost = Number(sumPerCpuU64(object.lookup('losses', key)!, 0, cpus));
-      if (lost === 0) return;
-      this.settings.telemetry.dropped('profiles', lost, reason);
-      object.update('losses', key, zero);
-    });
   }
 }

@@ -37,9 +37,9 @@ export const LOSS_REASONS = [
 export function checkLayout(object: BpfObject): void {
   expectMapLayout(object, 'receiver_settings', 4, SETTINGS_SIZE);
   expectMapLayout(object, 'in_flight', FLOW_SIZE, QUERY.size);
-  expectMapLayout(object, 'histograms', SERIES.size, HISTOGRAM_VALUE_SIZE);
-  expectMapLayout(object, 'failures', FAILURE_KEY.size, 8);
+  expectMapLayout(object, 'histograms_0', SERIES.size, HISTOGRAM_VALUE_SIZE);
+  expectMapLayout(object, 'failures_0', FAILURE_KEY.size, 8);
   expectMapLayout(object, 'resolver_calls', 4, RESOLVER_CALL.size);
-  expectMapLayout(object, 'losses', 4, 8);
-  if (object.mapInfo('losses').maxEntries !== LOSS_REASONS.length) throw new Error('map "losses" does not have one entry per loss reason: rebuild with `make -C bpf`');
+  expectMapLayout(object, 'losses_0', 4, 8);
+  if (object.mapInfo('losses_0').maxEntries !== LOSS_REASONS.length) throw new Error('map "losses_0" does not have one entry per loss reason: rebuild with `make -C bpf`');
 }

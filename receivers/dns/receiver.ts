@@ -12,8 +12,9 @@ import { bpfObjectPath } from '../../collector/paths.js';
 import type { BpfObject } from '../../native/index.js';
 import { CounterSeries } from '../common/counter-series.js';
 import { histogramCount, HistogramSeries, HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
+import { retireBank } from '../common/counter-banks.js';
 import { reportLosses } from '../common/losses.js';
-import { cString, drainReportingFill, PollingBpfReceiver } from '../common/polling.js';
+import { cString, PollingBpfReceiver } from '../common/polling.js';
 import { aggregateBits, TaskLabels } from '../common/task-labels.js';
 import type { DnsConfig } from './config.js';
 import { DomainCap, OTHER_DOMAIN } from './domain-cap.js';
@@ -84,9 +85,10 @@ export class DnsReceiver extends PollingBpfReceiver {
     const { telemetry } = this.settings;
     const timeouts = this.expireQueries(object);
     this.expireResolverCalls(object);
-    const histograms = drainReportingFill(object, telemetry, 'histograms');
-    const failures = drainReportingFill(object, telemetry, 'failures');
-    reportLosses(object, telemetry, LOSS_REASONS);
+    const bank = await retireBank(object);
+    const histograms = bank.drainReportingFill(telemetry, 'histograms');
+    const failures = bank.drainReportingFill(telemetry, 'failures');
+    reportLosses(bank, telemetry, LOSS_REASONS);
 
     const cgroupIds: bigint[] = [];
     for (let i = 0; i < histograms.count; i++) cgroupIds.push(histograms.keys.readBigUInt64LE(i * SERIES.size));

@@ -1,4 +1,9 @@
-/** A user's BPF object: every program attached from its SEC() name, counters drained from its maps. */
+/**
+ * A user's BPF object: every program attached from its SEC() name, counters drained from its maps.
+ * Its maps are read and reset while its programs keep counting (it has no counter banks,
+ * bpf/counter_bank.h), so an increment between the read and the reset of an entry is lost:
+ * these counts are close, not exact, unlike the built-in receivers'.
+ */
 import { resolve } from 'node:path';
 import type { Consumer, CreateSettings } from '../../collector/component.js';
 import type { Attributes, Metric } from '../../collector/data/metrics.js';

@@ -6,8 +6,8 @@ export const COMM_LEN = 16;
 export const FILESYSTEM_NAME_LEN = 32;
 export const MAX_SYSCALL_NR = 512;
 
-/** struct fileio_config: enabled, route, filters, aggregate, bank, include_listed (u32 each). */
-export const SETTINGS_SIZE = 24;
+/** struct fileio_config: enabled, route, filters, aggregate, include_listed (u32 each). */
+export const SETTINGS_SIZE = 20;
 export const AGGREGATE = { cgroup: 1, pid: 2, comm: 4, mountpoint: 8 } as const;
 
 /** struct fileio_key: cgroup_id u64, fs_type u64, pid, mnt_id, operation, padding (u32), comm[16]. */
@@ -19,7 +19,7 @@ export const BYTES_OFFSET = HISTOGRAM_VALUE_SIZE;
 export const FILESYSTEM_SIZE = FILESYSTEM_NAME_LEN + 8;
 /** struct file_syscall: operation, source, flags_arg, padding (u8 each). */
 export const FILE_SYSCALL_SIZE = 4;
-/** The two banks of series and of recent series, by fileio_config.bank. */
+/** Both banks of series and of recent series (bpf/counter_bank.h). */
 export const SERIES_MAPS = ['series_0', 'series_1'] as const;
 export const RECENT_MAPS = ['recent_0', 'recent_1'] as const;
 /** struct fileio_recent: a fileio_key, used u64, then a struct fileio_value. */

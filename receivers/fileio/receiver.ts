@@ -14,10 +14,12 @@ import { type BpfObject, numPossibleCpus } from '../../native/index.js';
 import { HistogramSeries } from '../common/latency-histogram.js';
 import { cString, u32 } from '../common/polling.js';
 import { processFilterBits, writeProcessFilters } from '../common/process-filter.js';
+import { retireBank } from '../common/counter-banks.js';
 import { reportLosses } from '../common/losses.js';
 import { WorkloadLabels } from '../common/workload-labels.js';
 import { FILEIO_ROUTE, ProbePartReceiver, syscallsReceiversPending, type SyscallProbe } from '../syscalls/probe.js';
 import { syscallNames } from '../syscalls/syscall-names.js';
+import { BANK_GROUP } from '../syscalls/layout.js';
 import type { FileioConfig } from './config.js';
 import { DEFAULT_EXCLUDED_FILESYSTEMS } from './config.js';
 import {
@@ -44,8 +46,6 @@ import {
   VALUE_SIZE,
 } from './layout.js';
 
-/** How long after switching banks the drained one may still be added to: an exit that read the old bank finishes within microseconds. */
-const BANK_SWITCH_WAIT_MS = 5;
 /** The per-syscall tracepoint entry program for each enum file_source: each reads only the arguments its syscalls have. */
 const ENTRY_PROGRAMS = ['fileio_fd_enter', 'fileio_open_enter', 'fileio_stat_at_enter'];
 /** Maps that hold one receiver's settings, emptied when it stops so that a later one on the same probe starts clean. */
@@ -57,7 +57,6 @@ export class FileioReceiver extends ProbePartReceiver {
   private filesystemNames = new Map<bigint, string>();
   /** Mount points by mount id (aggregate_by mountpoint), from /proc/self/mountinfo. */
   private mountPoints = new Map<number, string>();
-  private bank = 0;
   private enabled = false;
   private route: number = FILEIO_ROUTE.tracepoints;
 
@@ -108,7 +107,7 @@ export class FileioReceiver extends ProbePartReceiver {
       object.update('filesystem_filter', fixedString(name, FILESYSTEM_NAME_LEN), present);
   }
 
-  /** struct fileio_config, with the current bank. */
+  /** struct fileio_config. */
   private writeConfig(object: BpfObject): void {
     const { aggregate_by, filesystems } = this.config;
     const settings = Buffer.alloc(SETTINGS_SIZE);
@@ -116,28 +115,19 @@ export class FileioReceiver extends ProbePartReceiver {
     settings.writeUInt32LE(this.route, 4);
     settings.writeUInt32LE(processFilterBits(this.config), 8);
     settings.writeUInt32LE(aggregate_by.reduce((bits, label) => bits | AGGREGATE[label], 0), 12);
-    settings.writeUInt32LE(this.bank, 16);
-    settings.writeUInt32LE(filesystems.include ? 1 : 0, 20);
+    settings.writeUInt32LE(filesystems.include ? 1 : 0, 16);
     object.update('fileio_settings', u32(0), settings);
-  }
-
-  /** Points exits at the other bank and, once those still in flight are done, drains the one they used. */
-  private async drainBank(object: BpfObject) {
-    const drained = this.bank;
-    this.bank ^= 1;
-    this.writeConfig(object);
-    await new Promise((resolve) => setTimeout(resolve, BANK_SWITCH_WAIT_MS));
-    return { series: object.drain(SERIES_MAPS[drained]), recent: object.drain(RECENT_MAPS[drained]) };
   }
 
   protected override async collect(object: BpfObject, startTimeMs: number, endTimeMs: number): Promise<void> {
     const { telemetry } = this.settings;
     const cpus = numPossibleCpus();
-    const { series, recent } = await this.drainBank(object);
+    const bank = await retireBank(object, BANK_GROUP.fileio);
+    const series = bank.drainReportingFill(telemetry, 'series');
+    const recent = bank.drain('recent');
     // After the series: a filesystem is named before any series of it is made.
     this.readFilesystemNames(object);
-    telemetry.mapFill('series', series.count, object.mapInfo(SERIES_MAPS[0]).maxEntries);
-    reportLosses(object, this.settings.telemetry, LOSS_REASONS, 'fileio_losses');
+    reportLosses(bank, telemetry, LOSS_REASONS, 'fileio_losses');
 
     // Every value to add: its key, and where its struct fileio_value is. A CPU's recent series has its own key.
     const entries: { key: SeriesKey; values: Buffer; offset: number }[] = [];

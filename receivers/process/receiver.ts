@@ -9,8 +9,9 @@ import type { NumberPoint } from '../../collector/data/metrics.js';
 import { bpfObjectPath } from '../../collector/paths.js';
 import { ProcessTable } from '../../collector/processes.js';
 import { BpfObject } from '../../native/index.js';
+import { retireBank } from '../common/counter-banks.js';
 import { reportLosses } from '../common/losses.js';
-import { cString, drainReportingFill, PollingBpfReceiver } from '../common/polling.js';
+import { cString, PollingBpfReceiver } from '../common/polling.js';
 import type { ProcessConfig } from './config.js';
 
 // Layouts from bpf/process.h.
@@ -49,7 +50,8 @@ export class ProcessReceiver extends PollingBpfReceiver {
 
   protected override async collect(object: BpfObject, startTimeMs: number, endTimeMs: number): Promise<void> {
     const { telemetry } = this.settings;
-    const execs = drainReportingFill(object, telemetry, 'exec_counts');
+    const bank = await retireBank(object);
+    const execs = bank.drainReportingFill(telemetry, 'exec_counts');
     const points: NumberPoint[] = [];
     for (let i = 0; i < execs.count; i++) {
       points.push({ attributes: { comm: cString(execs.keys, i * COMM_LEN, COMM_LEN) }, value: Number(execs.values.readBigUInt64LE(i * 8)) });
@@ -59,7 +61,7 @@ export class ProcessReceiver extends PollingBpfReceiver {
     this.host!.processes.sync(live);
     telemetry.mapFill('live', live.size, object.mapInfo('live').maxEntries);
 
-    reportLosses(object, telemetry, LOSS_REASONS);
+    reportLosses(bank, telemetry, LOSS_REASONS);
 
     await this.next.consume({
       startTimeMs,

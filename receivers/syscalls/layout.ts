@@ -12,11 +12,12 @@ export const RECENT_USED_OFFSET = SYSCALL_KEY_SIZE;
 export const RECENT_HISTOGRAM_OFFSET = SYSCALL_KEY_SIZE + 8;
 export const RECENT_SERIES_SIZE = RECENT_HISTOGRAM_OFFSET + HISTOGRAM_VALUE_SIZE;
 export const RECENT_SYSCALL_NR = 512;
-/** The two banks of recent series, by syscalls_config.bank. */
-export const RECENT_SERIES_MAPS = ['recent_series_0', 'recent_series_1'] as const;
 
-/** struct syscalls_config: filters u32, aggregate u32, bank u32, enabled u32. */
-export const SETTINGS_SIZE = 16;
+/** enum syscall_probe_bank_group (bpf/syscall_probe.h): each part's counter bank group. */
+export const BANK_GROUP = { syscalls: 0, fileio: 1 } as const;
+
+/** struct syscalls_config: filters u32, aggregate u32, enabled u32. */
+export const SETTINGS_SIZE = 12;
 export const AGGREGATE = { cgroup: 1, pid: 2, tid: 4, uid: 8 } as const;
 
 /** enum syscalls_loss, as reasons for dropped-item telemetry. */
@@ -52,12 +53,10 @@ export function checkLayout(object: BpfObject): void {
     if (info.keySize !== keySize || info.valueSize !== valueSize)
       throw new Error(`map "${map}" has ${info.keySize}-byte keys and ${info.valueSize}-byte values, expected ${keySize} and ${valueSize}: rebuild with \`make -C bpf\``);
   };
-  expect('histograms', SYSCALL_KEY_SIZE, HISTOGRAM_VALUE_SIZE);
-  expect('errors', ERROR_KEY_SIZE, 8);
-  for (const map of RECENT_SERIES_MAPS) {
-    expect(map, 4, RECENT_SERIES_SIZE);
-    if (object.mapInfo(map).maxEntries !== RECENT_SYSCALL_NR) throw new Error(`map "${map}" does not have ${RECENT_SYSCALL_NR} entries: rebuild with \`make -C bpf\``);
-  }
+  expect('histograms_0', SYSCALL_KEY_SIZE, HISTOGRAM_VALUE_SIZE);
+  expect('errors_0', ERROR_KEY_SIZE, 8);
+  expect('recent_series_0', 4, RECENT_SERIES_SIZE);
+  if (object.mapInfo('recent_series_0').maxEntries !== RECENT_SYSCALL_NR) throw new Error(`map "recent_series_0" does not have ${RECENT_SYSCALL_NR} entries: rebuild with \`make -C bpf\``);
   expect('receiver_settings', 4, SETTINGS_SIZE);
   expect('names_request', 4, NAMES_REQUEST_SIZE);
   expect('syscall_names', 4, SYSCALL_NAME_LEN);

@@ -12,17 +12,18 @@ import { type BpfObject, numPossibleCpus } from '../../native/index.js';
 import { sumPerCpuU64, u32 } from '../common/polling.js';
 import { CgroupPaths } from '../../collector/cgroups.js';
 import { processFilterBits, writeProcessFilters } from '../common/process-filter.js';
+import { retireBank } from '../common/counter-banks.js';
 import { reportLosses } from '../common/losses.js';
 import type { SyscallsConfig } from './config.js';
 import { errnoName } from './errno-names.js';
 import { HistogramSeries, HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
 import {
   AGGREGATE,
+  BANK_GROUP,
   checkLayout,
   ERROR_KEY_SIZE,
   LOSS_REASONS,
   RECENT_HISTOGRAM_OFFSET,
-  RECENT_SERIES_MAPS,
   RECENT_SERIES_SIZE,
   RECENT_USED_OFFSET,
   readSyscallKey,
@@ -33,16 +34,8 @@ import {
 import { ProbePartReceiver, type SyscallProbe } from './probe.js';
 import { syscallName, syscallNames, type SyscallNames } from './syscall-names.js';
 
-/**
- * How long after switching banks the drained one may still be added to: an
- * exit that read the old bank finishes within microseconds (preemption is off).
- */
-const BANK_SWITCH_WAIT_MS = 5;
-
 export class SyscallsReceiver extends ProbePartReceiver {
   private names: SyscallNames = new Map();
-  /** The recent_series bank exits add to. */
-  private bank = 0;
   private readonly cgroupPaths = new CgroupPaths();
 
   constructor(settings: CreateSettings, private readonly config: SyscallsConfig, private readonly next: Consumer<'metrics'>) {
@@ -69,35 +62,24 @@ export class SyscallsReceiver extends ProbePartReceiver {
     this.writeConfig(object);
   }
 
-  /** struct syscalls_config, with the current bank. */
+  /** struct syscalls_config. */
   private writeConfig(object: BpfObject, enabled = true): void {
     const { aggregate_by } = this.config;
     const settings = Buffer.alloc(SETTINGS_SIZE);
     settings.writeUInt32LE(processFilterBits(this.config), 0);
     settings.writeUInt32LE(aggregate_by.reduce((bits, label) => bits | AGGREGATE[label], 0), 4);
-    settings.writeUInt32LE(this.bank, 8);
-    settings.writeUInt32LE(enabled ? 1 : 0, 12);
+    settings.writeUInt32LE(enabled ? 1 : 0, 8);
     object.update('receiver_settings', u32(0), settings);
-  }
-
-  /** Points exits at the other bank and, once those still in flight are done, drains the one they used. */
-  private async drainRecentSeries(object: BpfObject) {
-    const drained = this.bank;
-    this.bank ^= 1;
-    this.writeConfig(object);
-    await new Promise((resolve) => setTimeout(resolve, BANK_SWITCH_WAIT_MS));
-    return object.drain(RECENT_SERIES_MAPS[drained]);
   }
 
   protected override async collect(object: BpfObject, startTimeMs: number, endTimeMs: number): Promise<void> {
     const { telemetry } = this.settings;
     const cpus = numPossibleCpus();
-    const recent = await this.drainRecentSeries(object);
-    const histograms = object.drain('histograms');
-    const errors = object.drain('errors');
-    telemetry.mapFill('histograms', histograms.count, object.mapInfo('histograms').maxEntries);
-    telemetry.mapFill('errors', errors.count, object.mapInfo('errors').maxEntries);
-    reportLosses(object, this.settings.telemetry, LOSS_REASONS);
+    const bank = await retireBank(object, BANK_GROUP.syscalls);
+    const recent = bank.drain('recent_series');
+    const histograms = bank.drainReportingFill(telemetry, 'histograms');
+    const errors = bank.drainReportingFill(telemetry, 'errors');
+    reportLosses(bank, telemetry, LOSS_REASONS);
 
     // Each CPU's recent series of a syscall has its own key: the used ones, by their offset in `recent.values`.
     const recentOffsets: number[] = [];

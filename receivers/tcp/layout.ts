@@ -71,8 +71,8 @@ function ipv4(bytes: Buffer, offset: number): string {
 
 /** Fails at start, with what differs, if the object's maps do not have the layouts above. */
 export function checkLayout(object: BpfObject): void {
-  expectMapLayout(object, 'durations', SERIES_KEY_SIZE, HISTOGRAM_VALUE_SIZE);
-  expectMapLayout(object, 'counts', COUNT_KEY_SIZE, 8);
+  expectMapLayout(object, 'durations_0', SERIES_KEY_SIZE, HISTOGRAM_VALUE_SIZE);
+  expectMapLayout(object, 'counts_0', COUNT_KEY_SIZE, 8);
   expectMapLayout(object, 'receiver_settings', 4, SETTINGS_SIZE);
   expectMapLayout(object, 'filter_comms', COMM_LEN, 1);
 }

@@ -10,8 +10,9 @@ import { BpfObject, numPossibleCpus } from '../../native/index.js';
 import { CounterSeries } from '../common/counter-series.js';
 import { FirstValuesCap, OTHER_VALUE } from '../common/label-cap.js';
 import { histogramCount, HistogramSeries, HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
+import { retireBank } from '../common/counter-banks.js';
 import { reportLosses } from '../common/losses.js';
-import { drainReportingFill, PollingBpfReceiver, sumPerCpuU64, u32 } from '../common/polling.js';
+import { PollingBpfReceiver, sumPerCpuU64, u32 } from '../common/polling.js';
 import { writeProcessFilters } from '../common/process-filter.js';
 import { aggregateBits, TaskLabels } from '../common/task-labels.js';
 import { errnoName } from '../syscalls/errno-names.js';
@@ -63,9 +64,10 @@ export class TcpReceiver extends PollingBpfReceiver {
   protected override async collect(object: BpfObject, startTimeMs: number, endTimeMs: number): Promise<void> {
     const { telemetry } = this.settings;
     const cpus = numPossibleCpus();
-    const durationEntries = drainReportingFill(object, telemetry, 'durations');
-    const countEntries = drainReportingFill(object, telemetry, 'counts');
-    reportLosses(object, telemetry, LOSS_REASONS);
+    const bank = await retireBank(object);
+    const durationEntries = bank.drainReportingFill(telemetry, 'durations');
+    const countEntries = bank.drainReportingFill(telemetry, 'counts');
+    reportLosses(bank, telemetry, LOSS_REASONS);
 
     const durationKeys = Array.from({ length: durationEntries.count }, (_, i) => readSeriesKey(durationEntries.keys, i * SERIES_KEY_SIZE));
     const countKeys = Array.from({ length: countEntries.count }, (_, i) => readSeriesKey(countEntries.keys, i * COUNT_KEY_SIZE));

@@ -81,6 +81,6 @@ export function settingsValue(aggregate: number, layout: OpensslLayout): Buffer 
 export function checkLayout(object: BpfObject): void {
   expectMapLayout(object, 'tls_settings', 4, SETTINGS_SIZE);
   expectMapLayout(object, 'handshakes', SSL_KEY_SIZE, HANDSHAKE_SIZE);
-  expectMapLayout(object, 'durations', SERIES_KEY_SIZE, HISTOGRAM_VALUE_SIZE);
-  expectMapLayout(object, 'failures', FAILURE_KEY_SIZE, 8);
+  expectMapLayout(object, 'durations_0', SERIES_KEY_SIZE, HISTOGRAM_VALUE_SIZE);
+  expectMapLayout(object, 'failures_0', FAILURE_KEY_SIZE, 8);
 }

@@ -13,8 +13,9 @@ import { BpfObject, numPossibleCpus } from '../../native/index.js';
 import { CounterSeries } from '../common/counter-series.js';
 import { FirstValuesCap, OTHER_VALUE } from '../common/label-cap.js';
 import { histogramCount, HistogramSeries, HISTOGRAM_VALUE_SIZE } from '../common/latency-histogram.js';
+import { retireBank } from '../common/counter-banks.js';
 import { reportLosses } from '../common/losses.js';
-import { drainReportingFill, PollingBpfReceiver, sumPerCpuU64, u32 } from '../common/polling.js';
+import { PollingBpfReceiver, sumPerCpuU64, u32 } from '../common/polling.js';
 import { aggregateBits, TaskLabels } from '../common/task-labels.js';
 import type { TlsConfig } from './config.js';
 import { checkLayout, FAILURE_KEY_SIZE, LOSS_REASONS, readSeriesKey, reasonName, SERIES_KEY_SIZE, settingsValue, type SeriesKey } from './layout.js';
@@ -61,9 +62,10 @@ export class TlsReceiver extends PollingBpfReceiver {
     const { telemetry } = this.settings;
     this.probes.scan(object);
     const cpus = numPossibleCpus();
-    const durations = drainReportingFill(object, telemetry, 'durations');
-    const failures = drainReportingFill(object, telemetry, 'failures');
-    reportLosses(object, telemetry, LOSS_REASONS);
+    const bank = await retireBank(object);
+    const durations = bank.drainReportingFill(telemetry, 'durations');
+    const failures = bank.drainReportingFill(telemetry, 'failures');
+    reportLosses(bank, telemetry, LOSS_REASONS);
 
     const durationKeys = Array.from({ length: durations.count }, (_, i) => readSeriesKey(durations.keys, i * SERIES_KEY_SIZE));
     const failureKeys = Array.from({ length: failures.count }, (_, i) => readSeriesKey(failures.keys, i * FAILURE_KEY_SIZE));
