@@ -1,12 +1,19 @@
-/** JIT frames named from perf map files: node --perf-basic-prof, and a map written while the profile runs. */
+/** JIT frames named from perf map files: node --perf-basic-prof, a map written while the profile runs, and hostile maps. */
 import assert from 'node:assert/strict';
-import { appendFileSync, existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  appendFileSync, chownSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
 import type { ProfileBatch } from '../../collector/data/profiles.js';
+import { SelfTelemetry } from '../../collector/telemetry.js';
+import { eventually } from '../../test/support/collector.js';
 import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
 import { symbolizerProcessorFactory } from './factory.js';
-import { fixtureBatch, startProgram, testdata } from './testing/test-programs.js';
+import { fixtureBatch, startProgram, temporaryDir, testdata } from './testing/test-programs.js';
 
 function createProcessor(config: Record<string, unknown> = {}) {
   const sink = new ProfilesSink();
@@ -73,4 +80,261 @@ test('a perf map that grows is re-read, and a later entry for reused code wins',
   assert.deepEqual(sink.batches[0].samples[0].frames.map((f) => f.functionName), ['first_function', undefined], 'a line still being written is not read');
   assert.deepEqual(sink.batches[1].samples[0].frames.map((f) => f.functionName), ['recompiled_first', 'second_function']);
   assert.equal(sink.batches[1].samples[0].frames[0].mapping, undefined, 'the address is in no mapping');
+});
+
+// Perf maps as hostile input: each test plants the file for a process it starts, as another user or a
+// container could, and shows the symbolizer is neither blocked nor fooled, and says what it refused.
+
+interface Sleeper {
+  pid: number;
+  /** Where the process's perf map is looked for (same mount and pid namespace as the test). */
+  perfMap: string;
+  stop(): Promise<void>;
+}
+
+/** A process that sleeps until stopped, as `uid` (and the same gid) if given, or `command` that runs `executable`. */
+async function sleeper(options: { uid?: number; command?: string[]; executable?: string } = {}): Promise<Sleeper> {
+  const [command, ...args] = options.command ?? ['sleep', '1000'];
+  const child = spawn(command, args, { stdio: 'ignore', uid: options.uid, gid: options.uid });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const pid = child.pid!;
+  const perfMap = `/tmp/perf-${pid}.map`;
+  const stop = async () => {
+    child.kill('SIGKILL');
+    await exited;
+    rmSync(perfMap, { force: true });
+  };
+  // Until it has exec'd, the child is still a copy of this process (its uid, its executable).
+  const executable = options.executable ?? '/usr/bin/sleep';
+  await eventually(`pid ${pid} to run ${executable}`, 10_000, async () => (readlinkSync(`/proc/${pid}/exe`) === executable ? true : undefined)).catch(async (error) => {
+    await stop();
+    throw error;
+  });
+  return { pid, perfMap, stop };
+}
+
+/** Lines `START SIZE name` for `count` functions of 0x10 bytes from `base`, named `<prefix>_<i>` padded to `nameBytes`. */
+function mapLines(prefix: string, count: number, base = 0x1000, nameBytes = 0): string {
+  const lines: string[] = [];
+  for (let i = 0; i < count; i++) lines.push(`${(base + i * 0x10).toString(16)} 10 ${`${prefix}_${i}`.padEnd(nameBytes, '_')}\n`);
+  return lines.join('');
+}
+
+/** A JIT frame (a leaf, looked up at its address) inside function i of mapLines(…, base). */
+function jitFrame(i: number, base = 0x1000) {
+  return { kind: 'user' as const, address: BigInt(base + i * 0x10 + 4) };
+}
+
+function hostileSetup(config: Record<string, unknown> = {}) {
+  const telemetry = new SelfTelemetry();
+  const warnings: { pid?: number; reason?: string; msg: string }[] = [];
+  const logger = pino({ level: 'warn' }, { write: (line: string) => warnings.push(JSON.parse(line)) });
+  const settings = { ...testSettings('processor', 'symbolizer'), logger, telemetry: telemetry.forComponent('processor', 'symbolizer') };
+  const sink = new ProfilesSink();
+  const processor = symbolizerProcessorFactory.create(settings, symbolizerProcessorFactory.configSchema.parse(config), 'profiles', sink);
+  const names = async (samples: { pid: number; frames: ReturnType<typeof jitFrame>[] }[]) => {
+    const batch = fixtureBatch(samples);
+    await withDeadline(processor.consume(batch), 'the batch');
+    return batch.samples.map((s) => s.frames.map((f) => f.functionName));
+  };
+  const selfMetric = async (name: string, attributes: Record<string, string> = {}) => {
+    const { scopeMetrics } = await telemetry.collect();
+    let sum: number | undefined;
+    for (const scope of scopeMetrics)
+      for (const metric of scope.metrics)
+        if (metric.descriptor.name === name)
+          for (const point of metric.dataPoints)
+            if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) sum = (sum ?? 0) + (point.value as number);
+    return sum;
+  };
+  const refused = (reason: string) => selfMetric('ebpf_collector_symbolizer_perf_maps_refused_total', { reason });
+  const tableBytes = () => selfMetric('ebpf_collector_symbolizer_perf_map_bytes');
+  return { processor, names, refused, tableBytes, warnings, shutdown: () => withDeadline(processor.shutdown(), 'shutdown') };
+}
+
+/** Fails (rather than hangs) when a step that must not block does. */
+async function withDeadline<T>(work: Promise<T>, what: string, ms = 15_000): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not complete within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+test('a FIFO at the perf map path is never opened: the batch and shutdown complete, other processes are still named', async () => {
+  const [hostile, normal] = [await sleeper(), await sleeper()];
+  const { processor, names, refused, warnings, shutdown } = hostileSetup();
+  await processor.start(testHost());
+  try {
+    execFileSync('mkfifo', [hostile.perfMap]);
+    writeFileSync(normal.perfMap, mapLines('normal', 4));
+    const samples = [{ pid: hostile.pid, frames: [jitFrame(0), jitFrame(1)] }, { pid: normal.pid, frames: [jitFrame(2)] }, { pid: hostile.pid, frames: [jitFrame(3)] }];
+    assert.deepEqual(await names(samples), [[undefined, undefined], ['normal_2'], [undefined]]);
+    assert.deepEqual(await names(samples), [[undefined, undefined], ['normal_2'], [undefined]], 'and again: nothing is left waiting on the FIFO');
+    // A FIFO with a reader lets a non-blocking writer open it; without one, ENXIO.
+    assert.throws(() => openSync(hostile.perfMap, constants.O_WRONLY | constants.O_NONBLOCK), { code: 'ENXIO' }, 'the symbolizer holds no reader on the FIFO');
+    await shutdown();
+  } finally {
+    // Should a reader still be blocked on the FIFO, a writer's open releases it, so the test cannot hang.
+    try {
+      closeSync(openSync(hostile.perfMap, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // ENXIO: no reader, as asserted above
+    }
+    await processor.shutdown();
+    await hostile.stop();
+    await normal.stop();
+  }
+  assert.equal(await refused('not_regular'), 1, 'counted once for the process, not per sample or batch');
+  const logged = warnings.filter((w) => w.pid === hostile.pid);
+  assert.equal(logged.length, 1, 'logged once');
+  assert.equal(logged[0].reason, 'not_regular');
+  assert.match(logged[0].msg, /perf map \/proc\/\d+\/root\/tmp\/perf-\d+\.map refused \(not_regular\): not a regular file \(a FIFO\), never opened/);
+});
+
+test('a symlink at the perf map path is not followed, nor a symlinked /tmp in the process\'s root', async () => {
+  const dir = temporaryDir();
+  // A map the hostile process may not show as its own: another process's, or one on the host.
+  const target = join(dir.path, 'perf-other.map');
+  writeFileSync(target, mapLines('not_yours', 4));
+  // A process in its own root (chroot), whose /tmp is an absolute symlink: followed from outside, it would lead
+  // to the collector's /tmp/…/elsewhere, not to anything inside the process's root.
+  const root = join(dir.path, 'root');
+  mkdirSync(root);
+  writeFileSync(join(dir.path, 'pause.c'), '#include <unistd.h>\nint main(void) { for (;;) pause(); }\n');
+  execFileSync('gcc', ['-static', '-O1', join(dir.path, 'pause.c'), '-o', join(root, 'pause')]);
+  const elsewhere = join(dir.path, 'elsewhere');
+  mkdirSync(elsewhere);
+  symlinkSync(elsewhere, join(root, 'tmp'));
+
+  const linked = await sleeper();
+  const chrooted = await sleeper({ command: ['chroot', root, '/pause'], executable: join(root, 'pause') });
+  const { processor, names, refused, warnings, shutdown } = hostileSetup();
+  await processor.start(testHost());
+  try {
+    symlinkSync(target, linked.perfMap);
+    writeFileSync(join(elsewhere, `perf-${chrooted.pid}.map`), mapLines('host_file', 4));
+    assert.deepEqual(await names([{ pid: linked.pid, frames: [jitFrame(1)] }, { pid: chrooted.pid, frames: [jitFrame(2)] }]), [[undefined], [undefined]]);
+    await shutdown();
+  } finally {
+    await processor.shutdown();
+    await linked.stop();
+    await chrooted.stop();
+    dir.remove();
+  }
+  assert.equal(await refused('symlink'), 2);
+  assert.match(warnings.find((w) => w.pid === linked.pid)!.msg, /refused \(symlink\): a symbolic link \(not followed\)/);
+  assert.match(warnings.find((w) => w.pid === chrooted.pid)!.msg, new RegExp(`refused \\(symlink\\): /proc/${chrooted.pid}/root/tmp is a symbolic link`));
+});
+
+test('a perf map owned by another user is refused; one owned by the process\'s user or by root is read', async () => {
+  const processUser = 4242;
+  const otherUser = 4343;
+  const asRoot = await sleeper();
+  const asUser = await sleeper({ uid: processUser });
+  const rootOwned = await sleeper({ uid: processUser });
+  const { processor, names, refused, warnings, shutdown } = hostileSetup();
+  await processor.start(testHost());
+  try {
+    writeFileSync(asRoot.perfMap, mapLines('planted', 4));
+    chownSync(asRoot.perfMap, otherUser, otherUser);
+    writeFileSync(asUser.perfMap, mapLines('own', 4));
+    chownSync(asUser.perfMap, processUser, processUser);
+    writeFileSync(rootOwned.perfMap, mapLines('root_owned', 4));
+    assert.deepEqual(
+      await names([asRoot, asUser, rootOwned].map(({ pid }) => ({ pid, frames: [jitFrame(3)] }))),
+      [[undefined], ['own_3'], ['root_owned_3']],
+    );
+    await shutdown();
+  } finally {
+    await processor.shutdown();
+    await Promise.all([asRoot.stop(), asUser.stop(), rootOwned.stop()]);
+  }
+  assert.equal(await refused('wrong_owner'), 1);
+  assert.match(warnings.find((w) => w.pid === asRoot.pid)!.msg, /refused \(wrong_owner\): owned by uid 4343, not by the process's user \(uid 0\) or root/);
+});
+
+/** A map whose table takes about `mib` MiB: 80-byte entries (20 bytes plus a 60-byte name). */
+function mapOfMib(prefix: string, mib: number): { text: string; entries: number } {
+  const entries = Math.round((mib * 1024 * 1024) / 80);
+  return { text: mapLines(prefix, entries, 0x1000, 60), entries };
+}
+
+test('a perf map over the per-process budget is refused and counted; other processes are still named', async () => {
+  const [big, small] = [await sleeper(), await sleeper()];
+  const { processor, names, refused, tableBytes, warnings, shutdown } = hostileSetup({ perf_map_max_process_mib: 1 });
+  await processor.start(testHost());
+  try {
+    writeFileSync(big.perfMap, mapOfMib('big', 1.5).text);
+    writeFileSync(small.perfMap, mapLines('small', 10, 0x1000, 60));
+    const samples = [{ pid: big.pid, frames: [jitFrame(5)] }, { pid: small.pid, frames: [jitFrame(5)] }];
+    assert.deepEqual(await names(samples), [[undefined], [`small_5`.padEnd(60, '_')]]);
+    assert.equal(await tableBytes(), 10 * 80, 'only the small table is held');
+    assert.deepEqual(await names(samples), [[undefined], [`small_5`.padEnd(60, '_')]]);
+    await shutdown();
+  } finally {
+    await processor.shutdown();
+    await big.stop();
+    await small.stop();
+  }
+  assert.equal(await refused('too_large'), 1);
+  assert.match(warnings.find((w) => w.pid === big.pid)!.msg, /refused \(too_large\): its table would exceed perf_map_max_process_mib \(1 MiB\)/);
+});
+
+test('the total budget across processes: a map that does not fit is refused until another is let go', async () => {
+  const processes = [await sleeper(), await sleeper(), await sleeper()];
+  const { processor, names, refused, tableBytes, shutdown } = hostileSetup({ perf_map_max_process_mib: 1, perf_map_max_total_mib: 2 });
+  await processor.start(testHost());
+  const maps = processes.map((_, i) => mapOfMib(`process${i}`, 0.8));
+  const last = (i: number) => `process${i}_${maps[i].entries - 1}`.padEnd(60, '_');
+  const lookUp = (i: number) => ({ pid: processes[i].pid, frames: [jitFrame(maps[i].entries - 1)] });
+  try {
+    processes.forEach(({ perfMap }, i) => writeFileSync(perfMap, maps[i].text));
+    // One at a time, so that which one is refused does not depend on how their reads interleave.
+    assert.deepEqual(await names([lookUp(0)]), [[last(0)]]);
+    assert.deepEqual(await names([lookUp(1)]), [[last(1)]]);
+    assert.deepEqual(await names([lookUp(2)]), [[undefined]], 'two maps of 0.8 MiB leave no room for a third under 2 MiB');
+    assert.equal(await tableBytes(), 2 * maps[0].entries * 80);
+    assert.equal(await refused('over_budget'), 1);
+
+    await processes[0].stop();
+    // This batch lets go of the exited process's table ...
+    assert.deepEqual(await names([lookUp(1), lookUp(2)]), [[last(1)], [undefined]]);
+    // ... so the next one reads the refused map, without waiting for its recheck.
+    assert.deepEqual(await names([lookUp(1), lookUp(2)]), [[last(1)], [last(2)]]);
+    assert.equal(await tableBytes(), 2 * maps[0].entries * 80);
+    await shutdown();
+  } finally {
+    await processor.shutdown();
+    await Promise.all(processes.map((p) => p.stop()));
+  }
+  assert.equal(await refused('over_budget'), 1, 'counted once for the process');
+});
+
+test('a map read in chunks: lines across chunk boundaries, a line longer than 64 KiB, lines perf would not read', async () => {
+  const program = await sleeper();
+  const { processor, names, refused, shutdown } = hostileSetup();
+  await processor.start(testHost());
+  // Over 200 KiB of names of varying length, so that lines straddle the 64 KiB reads.
+  const count = 3000;
+  const name = (i: number) => `fn_${i}_${'é'.repeat(i % 97)}`;
+  const lines = Array.from({ length: count }, (_, i) => `${(0x1000 + i * 0x10).toString(16)} 10 ${name(i)}\n`);
+  lines.splice(100, 0, `a000000 10 ${'x'.repeat(100 * 1024)}\n`, 'not a perf map line\n', '1234 zz bad_size\n', '12345678901234567 10 too_long_start\n', 'b000000 10    \n');
+  lines.splice(2000, 0, 'c000000 10 crlf_line\r\n');
+  try {
+    writeFileSync(program.perfMap, lines.join(''));
+    const frames = Array.from({ length: count }, (_, i) => jitFrame(i));
+    frames.push({ kind: 'user', address: 0xa000004n }, { kind: 'user', address: 0xb000004n }, { kind: 'user', address: 0xc000004n });
+    const [named] = await names([{ pid: program.pid, frames }]);
+    assert.deepEqual(named, [...Array.from({ length: count }, (_, i) => name(i)), undefined, undefined, 'crlf_line']);
+    await shutdown();
+  } finally {
+    await processor.shutdown();
+    await program.stop();
+  }
+  assert.equal(await refused('too_large'), undefined, 'nothing refused');
 });

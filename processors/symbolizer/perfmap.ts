@@ -254,8 +254,6 @@ class PerfMap {
       return outcome;
     }
     this.drop();
-    // Its own table let go does not make room for it.
-    if (this.refused) this.refused.generation = this.budget.generation;
     this.retryAt = Date.now() + RECHECK_MS;
     return outcome;
   }
@@ -342,7 +340,9 @@ class PerfMap {
       let lineStart = 0;
       for (let newline = data.indexOf(0x0a); newline >= 0; newline = data.indexOf(0x0a, lineStart)) {
         if (skipping) skipping = false;
-        else if (carry) parseLine(Buffer.concat([carry, data.subarray(0, newline)]), added);
+        else if (carry) {
+          if (carry.length + newline <= MAX_LINE_BYTES) parseLine(Buffer.concat([carry, data.subarray(0, newline)]), added);
+        }
         else parseLine(data.subarray(lineStart, newline), added);
         carry = undefined;
         lineStart = newline + 1;
@@ -381,7 +381,10 @@ class PerfMap {
     return 'ok';
   }
 
+  /** Lets go of the table at once (other maps being read meanwhile may use its room) and says why. */
   private refuse(reason: PerfMapRefusal, detail: string, stats?: Stats): PerfMapRefusal {
+    this.drop();
+    // Taken after its own table is let go, which makes no room for it.
     this.refused = { reason, file: stats && identityOf(stats), generation: this.budget.generation };
     this.detail = detail;
     return reason;
