@@ -153,10 +153,19 @@ declare class NativeKernelSymbols {
   ranges(): KernelRange[];
 }
 
+// Type of the native class; the value is bound to the addon's export below.
+declare class NativeKernelSymbolEvents {
+  /** Opens a ksymbol perf event on every online CPU (CAP_PERFMON); throws if the kernel refuses. */
+  constructor();
+  /** True if a kernel symbol (a BPF program's, a trampoline's) came or went since the last call. */
+  changed(): boolean;
+}
+
 interface NativeAddon {
   BpfObject: typeof NativeBpfObject;
   ElfSymbolizer: typeof NativeElfSymbolizer;
   KernelSymbols: typeof NativeKernelSymbols;
+  KernelSymbolEvents: typeof NativeKernelSymbolEvents;
   numPossibleCpus(): number;
   onlineCpus(): number[];
   libbpfVersion(): string;
@@ -183,6 +192,10 @@ export const ElfSymbolizer: typeof NativeElfSymbolizer = addon.ElfSymbolizer;
 /** Kernel symbols from kallsyms, held natively in a compact sorted table. */
 export type NativeKernelSymbolTable = NativeKernelSymbols;
 export const NativeKernelSymbolTable: typeof NativeKernelSymbols = addon.KernelSymbols;
+
+/** Tells when kallsyms changes beyond the core kernel and modules, without the CAP_SYS_ADMIN that listing BPF programs needs. */
+export type KernelSymbolEvents = NativeKernelSymbolEvents;
+export const KernelSymbolEvents: typeof NativeKernelSymbolEvents = addon.KernelSymbolEvents;
 
 /** libbpf_num_possible_cpus(): the number of slots in a per-CPU map value. */
 export function numPossibleCpus(): number {

@@ -52,6 +52,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("BpfObject", ebpf::BpfObject::Define(env));
   exports.Set("ElfSymbolizer", ebpf::ElfSymbolizer::Define(env));
   exports.Set("KernelSymbols", ebpf::KernelSymbols::Define(env));
+  exports.Set("KernelSymbolEvents", ebpf::KernelSymbolEvents::Define(env));
   exports.Set("numPossibleCpus", Napi::Function::New<ebpf::NumPossibleCpus>(env, "numPossibleCpus"));
   exports.Set("onlineCpus", Napi::Function::New<ebpf::OnlineCpuList>(env, "onlineCpus"));
   exports.Set("libbpfVersion", Napi::Function::New<ebpf::LibbpfVersion>(env, "libbpfVersion"));

@@ -1,5 +1,10 @@
 #include "kernel_symbols.h"
 
+#include <linux/perf_event.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -8,6 +13,9 @@
 #include <stdexcept>
 #include <unordered_map>
 #include <utility>
+
+#include "cpus.h"
+#include "diagnostics.h"
 
 namespace ebpf {
 namespace {
@@ -62,7 +70,9 @@ KernelSymbolTable::KernelSymbolTable(const std::string& path) {
   std::stable_sort(rows_.begin(), rows_.end(), [](const Row& a, const Row& b) { return a.address < b.address; });
   auto firstText = std::find_if(rows_.begin(), rows_.end(), [](const Row& row) { return row.text; });
   if (firstText == rows_.end()) {
-    throw std::runtime_error(path + " lists no addresses (kernel.kptr_restrict hides them without CAP_SYSLOG)");
+    throw std::runtime_error(path +
+                             " lists no addresses (kernel.kptr_restrict, or kernel.perf_event_paranoid >= 2, "
+                             "hides them without CAP_SYSLOG)");
   }
   const uint64_t lowestText = firstText->address;
   rows_.shrink_to_fit();
@@ -193,6 +203,67 @@ Napi::Value KernelSymbols::Ranges(const Napi::CallbackInfo& info) {
     result.Set(uint32_t(i), range);
   }
   return result;
+}
+
+Napi::Function KernelSymbolEvents::Define(Napi::Env env) {
+  return DefineClass(env, "KernelSymbolEvents", {InstanceMethod<&KernelSymbolEvents::Changed>("changed")});
+}
+
+KernelSymbolEvents::KernelSymbolEvents(const Napi::CallbackInfo& info)
+    : Napi::ObjectWrap<KernelSymbolEvents>(info) {
+  Napi::Env env = info.Env();
+  LogScope log;
+  perf_event_attr attr;
+  std::memset(&attr, 0, sizeof(attr));
+  attr.size = sizeof(attr);
+  attr.type = PERF_TYPE_SOFTWARE;
+  attr.config = PERF_COUNT_SW_DUMMY;
+  attr.ksymbol = 1;
+  attr.exclude_kernel = 1;
+  attr.exclude_hv = 1;
+  const size_t length = 2 * size_t(sysconf(_SC_PAGESIZE));
+  // A CPU brought online later is not watched: a program loaded there shows once another CPU sees a change.
+  for (int cpu : OnlineCpus(env)) {
+    int fd = int(syscall(__NR_perf_event_open, &attr, -1 /* any pid */, cpu, -1 /* no group */, PERF_FLAG_FD_CLOEXEC));
+    if (fd < 0) {
+      int err = errno;
+      Release();
+      throw SystemError(env, "cannot watch kernel symbols: perf_event_open on CPU " + std::to_string(cpu), err);
+    }
+    // Writable, so that the kernel honours data_tail and never overwrites what is not yet seen.
+    void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (base == MAP_FAILED) {
+      int err = errno;
+      close(fd);
+      Release();
+      throw SystemError(env, "cannot watch kernel symbols: mmap of the perf ring on CPU " + std::to_string(cpu), err);
+    }
+    rings_.push_back({fd, base});
+  }
+}
+
+KernelSymbolEvents::~KernelSymbolEvents() { Release(); }
+
+void KernelSymbolEvents::Release() {
+  const size_t length = 2 * size_t(sysconf(_SC_PAGESIZE));
+  for (const Ring& ring : rings_) {
+    munmap(ring.base, length);
+    close(ring.fd);
+  }
+  rings_.clear();
+}
+
+Napi::Value KernelSymbolEvents::Changed(const Napi::CallbackInfo& info) {
+  bool changed = false;
+  for (const Ring& ring : rings_) {
+    auto* page = static_cast<perf_event_mmap_page*>(ring.base);
+    uint64_t head = __atomic_load_n(&page->data_head, __ATOMIC_ACQUIRE);
+    if (head == page->data_tail) continue;
+    changed = true;
+    // Consumed unread. A ring that filled meanwhile dropped records, but its head had moved all the same.
+    __atomic_store_n(&page->data_tail, head, __ATOMIC_RELEASE);
+  }
+  return Napi::Boolean::New(info.Env(), changed);
 }
 
 }  // namespace ebpf

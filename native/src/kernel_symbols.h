@@ -63,4 +63,29 @@ class KernelSymbols : public Napi::ObjectWrap<KernelSymbols> {
   friend class ReadKallsymsWorker;
 };
 
+// JS class KernelSymbolEvents: `changed()` tells whether a kernel symbol came
+// or went (a BPF program, trampoline or dispatcher: what kallsyms lists beyond
+// the core kernel and modules) since the last call. One dummy perf event per
+// online CPU with `ksymbol` set, as `perf record` uses: the kernel writes a
+// PERF_RECORD_KSYMBOL into the ring of the CPU where the symbol changed. That
+// needs CAP_PERFMON, where listing BPF programs (BPF_PROG_GET_NEXT_ID) needs
+// CAP_SYS_ADMIN. Records are never parsed: a moved head is the news.
+class KernelSymbolEvents : public Napi::ObjectWrap<KernelSymbolEvents> {
+ public:
+  static Napi::Function Define(Napi::Env env);
+  // Throws a SystemError if an event cannot be opened or mapped.
+  explicit KernelSymbolEvents(const Napi::CallbackInfo& info);
+  ~KernelSymbolEvents() override;
+
+ private:
+  struct Ring {
+    int fd;
+    void* base;  // the metadata page, then one data page
+  };
+  Napi::Value Changed(const Napi::CallbackInfo& info);
+  void Release();
+
+  std::vector<Ring> rings_;
+};
+
 }  // namespace ebpf

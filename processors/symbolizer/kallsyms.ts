@@ -5,7 +5,7 @@
  * Symbols of modules and of JIT-compiled BPF programs carry their module ([bpf]).
  */
 import { readFile } from 'node:fs/promises';
-import { bpfProgramIds, NativeKernelSymbolTable, type KernelRange } from '../../native/index.js';
+import { KernelSymbolEvents, NativeKernelSymbolTable, type KernelRange } from '../../native/index.js';
 
 export interface KernelSymbol {
   name: string;
@@ -48,18 +48,28 @@ export class KernelSymbols {
   }
 }
 
+/** Watches kernel symbols from the first kallsymsVersion() on; null when perf_event_open refused it. */
+let symbolEvents: KernelSymbolEvents | null | undefined;
+/** Counts the changes symbolEvents has seen. */
+let symbolGeneration = 0;
+
 /**
- * What kallsyms lists beyond the core kernel: the loaded BPF programs and
- * modules. A table read under another version may name a new program after
- * its neighbour, since kallsyms gives no sizes.
+ * What kallsyms lists beyond the core kernel: BPF programs (and trampolines)
+ * and modules. A table read under another version may name a new program
+ * after its neighbour, since kallsyms gives no sizes. BPF symbols are watched
+ * through the kernel's ksymbol perf events (CAP_PERFMON); listing programs
+ * would need CAP_SYS_ADMIN, which the collector does not ask for.
  */
 export async function kallsymsVersion(): Promise<string> {
-  let programs = '';
-  try {
-    programs = bpfProgramIds().join(',');
-  } catch {
-    // without CAP_SYS_ADMIN only modules are watched
+  if (symbolEvents === undefined) {
+    try {
+      symbolEvents = new KernelSymbolEvents();
+    } catch {
+      symbolEvents = null;
+    }
   }
+  // Unwatched, every call is a new version: kallsyms is read again rather than trusted stale.
+  if (symbolEvents === null || symbolEvents.changed()) symbolGeneration++;
   let modules = '';
   try {
     // name and address only: reference counts change all the time
@@ -70,5 +80,5 @@ export async function kallsymsVersion(): Promise<string> {
   } catch {
     // a kernel without loadable modules
   }
-  return `${programs}|${modules}`;
+  return `${symbolGeneration}|${modules}`;
 }

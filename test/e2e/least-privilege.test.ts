@@ -1,0 +1,294 @@
+/**
+ * Least privilege, tested: the bundled pipeline.yaml run by the CLI as uid 0
+ * with exactly the capabilities deploy/kubernetes/daemonset.yaml grants (read
+ * from the manifest, so the two cannot drift) and no other, through setpriv.
+ * It shows what works there (every component's status, metrics from each
+ * receiver for workloads the test starts, CPU profiles symbolized for a
+ * process of another user, one in another mount namespace and one whose
+ * binary was deleted, kernel frames named) and what degrades, with the exact
+ * status that says so.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { parse, stringify } from 'yaml';
+import { cgroup2Mount } from '../../collector/cgroups.js';
+import { projectPath } from '../../collector/paths.js';
+import { BpfObject } from '../../native/index.js';
+import { compileWorkload, removeWorkloads } from '../../receivers/cpu/testing/workloads.js';
+import { dig, DnsNamespace, getent, SERVER_V4 } from '../../receivers/dns/testdata/dns-network.js';
+import { eventually, freePort, RunningCollector, sampleValue, scrapeUntil } from '../support/collector.js';
+
+const RUN = `lp${process.pid}`;
+const POD_UID = `1eaf0000-0000-4000-8000-${String(process.pid).padStart(12, '0')}`;
+
+/** The container's securityContext in the DaemonSet; it must drop everything and add a list. */
+function manifestCapabilities(): string[] {
+  const manifest = parse(readFileSync(projectPath('deploy/kubernetes/daemonset.yaml'), 'utf8'));
+  const context = manifest.spec.template.spec.containers[0].securityContext;
+  assert.equal(context.privileged, false);
+  assert.equal(context.allowPrivilegeEscalation, false);
+  assert.equal(context.runAsUser, 0);
+  assert.deepEqual(context.capabilities.drop, ['ALL']);
+  return context.capabilities.add;
+}
+
+/** Capability bits by name (`BPF` → 39), from the kernel's UAPI header. */
+function capabilityBits(): Map<string, number> {
+  const header = readFileSync('/usr/include/linux/capability.h', 'utf8');
+  return new Map([...header.matchAll(/^#define CAP_(\w+)\s+(\d+)$/gm)].map((m) => [m[1], Number(m[2])]));
+}
+
+function capabilitySet(status: string, field: string): bigint {
+  const match = new RegExp(`^${field}:\\s+([0-9a-f]+)$`, 'm').exec(status);
+  assert.ok(match, `no ${field} in /proc/PID/status`);
+  return BigInt(`0x${match[1]}`);
+}
+
+const capabilities = manifestCapabilities();
+const bits = capabilityBits();
+const maskOf = (names: string[]) =>
+  names.reduce((mask, name) => {
+    assert.ok(bits.has(name), `capability ${name} is not in linux/capability.h`);
+    return mask | (1n << BigInt(bits.get(name)!));
+  }, 0n);
+// Root's bounding set here: a capability it lacks cannot be granted to the collector either.
+const ourBounding = capabilitySet(readFileSync('/proc/self/status', 'utf8'), 'CapBnd');
+const grantable = capabilities.filter((name) => (ourBounding & maskOf([name])) !== 0n);
+/** As Kubernetes starts the container: uid 0, these capabilities bounding, permitted and effective, no inheritable ones, no new privileges. */
+const setpriv = ['setpriv', '--bounding-set', `-all,${grantable.map((c) => `+${c.toLowerCase()}`).join(',')}`, '--inh-caps', '-all', '--no-new-privs', '--'];
+
+/** The bundled pipeline.yaml with free ports, a temporary pprof directory and 1 s collection intervals, so the test need not wait 10 s windows. */
+function defaultPipeline(metricsPort: number, profiles: string): string {
+  const pipeline = parse(readFileSync(projectPath('pipeline.yaml'), 'utf8'));
+  for (const config of Object.values<Record<string, unknown>>(pipeline.receivers)) config.collection_interval = '1s';
+  pipeline.exporters.pprof.directory = profiles;
+  pipeline.exporters.prometheus.endpoint = `127.0.0.1:${metricsPort}`;
+  pipeline.service.http.endpoint = '127.0.0.1:HTTP_PORT';
+  return stringify(pipeline);
+}
+
+let dir: string;
+let cgroupMount: string;
+let podCgroup: string;
+let network: DnsNamespace;
+let server: Server;
+let collector: RunningCollector;
+let metricsPort: number;
+const workloads: ChildProcess[] = [];
+
+/** `command` run to its end inside the test's pod cgroup, so its series carry pod=POD_UID and no other process's; returns its exit status. */
+function runInPod(command: string, input = ''): number | null {
+  const result = spawnSync('sh', ['-c', `echo $$ > ${join(cgroupMount, podCgroup, 'cgroup.procs')} && exec ${command}`], { input, encoding: 'utf8' });
+  if (result.error) throw result.error;
+  return result.status;
+}
+
+/** A CPU-bound hotspots process (until killed) started by `argv`, fed "go" on stdin. */
+function startSpinner(argv: string[]): ChildProcess {
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'ignore', 'inherit'] });
+  child.stdin!.end('go\n');
+  workloads.push(child);
+  return child;
+}
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ebpf-collector-least-privilege-'));
+  chmodSync(dir, 0o755);
+  const mount = cgroup2Mount();
+  assert.ok(mount, 'no cgroup v2 hierarchy is mounted');
+  cgroupMount = mount;
+  podCgroup = `/ebpf-collector-${RUN}/kubepods-besteffort-pod${POD_UID.replaceAll('-', '_')}.slice`;
+  mkdirSync(join(cgroupMount, podCgroup), { recursive: true });
+  network = DnsNamespace.create(`${RUN}-dns`, ['10.53.0.1/24', 'fd53::1/64'], SERVER_V4);
+  await network.startDnsmasq(join(dir, 'dnsmasq.pid'));
+  server = createServer((socket) => socket.end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  metricsPort = await freePort();
+  collector = await RunningCollector.start(defaultPipeline(metricsPort, join(dir, 'profiles')), setpriv);
+});
+
+after(async () => {
+  for (const child of workloads) child.kill('SIGKILL');
+  await collector?.stop();
+  server?.close();
+  network?.destroy();
+  for (const cgroup of [podCgroup, `/ebpf-collector-${RUN}`]) if (cgroupMount && cgroup) rmdirSync(join(cgroupMount, cgroup));
+  removeWorkloads();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+test('the collector runs as uid 0 with exactly the DaemonSet\'s capabilities', () => {
+  const status = readFileSync(`/proc/${collector.pid}/status`, 'utf8');
+  assert.match(status, /^Name:\s+node$/m, 'setpriv and the launcher exec the collector in place');
+  assert.match(status, /^Uid:\s+0\s+0\s+0\s+0$/m);
+  assert.match(status, /^NoNewPrivs:\s+1$/m);
+  const expected = maskOf(grantable);
+  for (const field of ['CapEff', 'CapPrm', 'CapBnd'])
+    assert.equal(capabilitySet(status, field).toString(16), expected.toString(16), `${field} is the DaemonSet's set`);
+  assert.equal(capabilitySet(status, 'CapInh'), 0n);
+  assert.equal(capabilitySet(status, 'CapAmb'), 0n);
+  // This machine's root has no CAP_SYS_RESOURCE to give; only kernels before 5.11 need it (RLIMIT_MEMLOCK for maps).
+  assert.deepEqual(
+    capabilities.filter((c) => !grantable.includes(c)),
+    capabilities.includes('SYS_RESOURCE') && !grantable.includes('SYS_RESOURCE') ? ['SYS_RESOURCE'] : [],
+    'the test grants every capability of the manifest that this machine has',
+  );
+});
+
+test('every component is ok, but dns and tls, whose uprobes need CAP_SYS_ADMIN, say what they lost', async () => {
+  // The symbolizer reports after its first batch, the tls receiver after its first scan of processes.
+  const components = await eventually('every component to report', 20_000, async () => {
+    const { components } = await collector.status();
+    return components.every((c) => c.status !== 'starting' && c.status !== 'created') && components.some((c) => c.id === 'tls' && c.message) ? components : undefined;
+  });
+  const byId = new Map(components.map((c) => [`${c.kind}/${c.id}`, c]));
+  const degraded = new Set(['receiver/dns', 'receiver/tls']);
+  assert.deepEqual(
+    [...byId.keys()].sort(),
+    [
+      'connector/profilemetrics',
+      'exporter/pprof',
+      'exporter/prometheus',
+      'processor/labels',
+      'processor/symbolizer',
+      'receiver/blockio',
+      'receiver/cpu',
+      'receiver/dns',
+      'receiver/fileio',
+      'receiver/process',
+      'receiver/syscalls',
+      'receiver/tcp',
+      'receiver/tls',
+    ],
+  );
+  for (const [key, component] of byId) if (!degraded.has(key)) assert.equal(component.status, 'ok', `${key}: ${component.message}`);
+  // Linux 6.16 and its stable backports ("perf: Revert to requiring CAP_SYS_ADMIN for uprobes") refuse perf uprobes without SYS_ADMIN.
+  const uprobeRefused = String.raw`cannot attach \w+ \(u(?:ret)?probe [^)]+\): Permission denied; libbpf: prog '\w+': failed to create u(?:ret)?probe '[^']+' perf event: Permission denied`;
+  const dns = byId.get('receiver/dns')!;
+  assert.equal(dns.status, 'recoverable_error');
+  assert.match(dns.message!, new RegExp(String.raw`^getaddrinfo is not probed, so its calls are counted per wire query \(\S+/libc\.so\.6: ${uprobeRefused}\)$`));
+  const tls = byId.get('receiver/tls')!;
+  assert.equal(tls.status, 'recoverable_error');
+  assert.match(tls.message!, new RegExp(String.raw`^no OpenSSL 3\.0 library or binary found to probe yet; not probing \S+/libssl\.so\.3: attach failed: ${uprobeRefused}`));
+});
+
+test('metrics flow from process, syscalls, tcp, dns, fileio and blockio', async () => {
+  const exec = `lpexec${process.pid % 100_000}`;
+  const execBinary = join(dir, exec);
+  copyFileSync('/bin/true', execBinary);
+  chmodSync(execBinary, 0o755);
+  for (let i = 0; i < 5; i++) assert.equal(runInPod(execBinary), 0);
+  assert.equal(runInPod(`${projectPath('build/workloads/syscall_mix')} 2000 200`, 'x'), 0);
+  const { port } = server.address() as { port: number };
+  const closedPort = await freePort();
+  assert.equal(runInPod(`bash -c 'exec 3<>/dev/tcp/127.0.0.1/${port}'`), 0);
+  assert.notEqual(runInPod(`bash -c 'exec 3<>/dev/tcp/127.0.0.1/${closedPort}' 2>/dev/null`), 0, 'nothing listens on the closed port');
+  assert.equal(runInPod(`dd if=/dev/zero of=${join(dir, 'buffered')} bs=4k count=100 status=none`), 0);
+  assert.equal(runInPod(`dd if=/dev/zero of=${join(dir, 'direct')} bs=4k count=64 oflag=direct status=none`), 0);
+  const answered = `dig-${RUN}.ok.test`;
+  const resolved = `getent-${RUN}.ok.test`;
+  await dig(network, SERVER_V4, answered, 3);
+  await getent(network, resolved, 1);
+
+  const pod = { pod: POD_UID };
+  const wanted: [string, string, Record<string, string>, number][] = [
+    ['process', 'ebpf_process_exec_total', { comm: exec }, 5],
+    ['syscalls', 'ebpf_syscall_total', { syscall: 'getppid', ...pod }, 2000],
+    ['syscalls', 'ebpf_syscall_errors_total', { syscall: 'openat', errno: 'ENOENT', ...pod }, 200],
+    ['tcp', 'ebpf_network_connect_duration_seconds_count', { dst_ip: '127.0.0.1', ...pod }, 1],
+    ['tcp', 'ebpf_network_connect_failures_total', { dst_ip: '127.0.0.1', error: 'ECONNREFUSED', ...pod }, 1],
+    ['dns', 'ebpf_dns_query_duration_seconds_count', { domain: answered }, 3],
+    // One getaddrinfo call, counted as its A and AAAA queries on the wire: the degraded dns status above.
+    ['dns', 'ebpf_dns_query_duration_seconds_count', { domain: resolved }, 2],
+    ['fileio', 'ebpf_io_operations_total', { filesystem: 'ext4', operation: 'write', ...pod }, 100],
+    ['blockio', 'ebpf_block_io_operations_total', { operation: 'write', ...pod }, 64],
+  ];
+  const exposition = await scrapeUntil(metricsPort, 'every receiver\'s metrics for the workloads', 20_000, (text) =>
+    wanted.every(([, name, labels, least]) => sampleValue(text, name, labels) >= least),
+  ).catch((error: Error) => {
+    throw new Error(`${error.message}\n${collector.stderr.slice(-4000)}`);
+  });
+  for (const [receiver, name, labels, least] of wanted)
+    assert.ok(sampleValue(exposition, name, labels) >= least, `${receiver}: ${name}${JSON.stringify(labels)} is ${sampleValue(exposition, name, labels)}, expected at least ${least}`);
+  assert.equal(sampleValue(exposition, 'ebpf_dns_query_duration_seconds_count', { domain: resolved }), 2, 'getaddrinfo is counted per wire query');
+});
+
+test('CPU profiles name the frames of another user\'s process, of one in another mount namespace, of a deleted binary, and the kernel\'s', async () => {
+  const hotspots = compileWorkload('hotspots');
+  chmodSync(join(hotspots, '..'), 0o755);
+  const copy = (name: string) => {
+    const path = join(dir, name);
+    copyFileSync(hotspots, path);
+    chmodSync(path, 0o755);
+    return path;
+  };
+  const comms = { otherUser: 'lp-hot-user', mountNs: 'lp-hot-mntns', deleted: 'lp-hot-deleted' };
+  // uid 65534 (nobody): its /proc/PID/{maps,root} need SYS_PTRACE.
+  startSpinner(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', copy(comms.otherUser), '600']);
+  // The binary exists only inside a private tmpfs of a new mount namespace: found through /proc/PID/root.
+  const hidden = join(dir, 'mntns');
+  mkdirSync(hidden);
+  startSpinner(['unshare', '--mount', '--propagation', 'private', 'sh', '-c', `mount -t tmpfs tmpfs ${hidden} && cp ${hotspots} ${hidden}/${comms.mountNs} && exec ${hidden}/${comms.mountNs} 600`]);
+  // Deleted while it runs: only /proc/PID/map_files still opens it (CHECKPOINT_RESTORE).
+  const deletedPath = copy(comms.deleted);
+  const deleted = startSpinner([deletedPath, '600']);
+  await eventually('the deleted workload to map its binary', 5000, async () => (readFileSync(`/proc/${deleted.pid}/maps`, 'utf8').includes(deletedPath) ? true : undefined));
+  rmSync(deletedPath);
+  // Mostly in the kernel: one-byte reads and writes.
+  const kernelBound = spawn('dd', ['if=/dev/zero', 'of=/dev/null', 'bs=1'], { stdio: 'ignore' });
+  workloads.push(kernelBound);
+
+  const folded = await eventually('a profile with every workload', 30_000, async () => {
+    const response = await fetch(`${collector.statusUrl}/debug/pprof/folded?seconds=3`);
+    assert.equal(response.status, 200, await response.clone().text());
+    const text = await response.text();
+    return [...Object.values(comms), 'dd'].every((comm) => text.includes(`\n${comm};`) || text.startsWith(`${comm};`)) ? text : undefined;
+  });
+  const stacks = (comm: string) => folded.split('\n').filter((line) => line.startsWith(`${comm};`));
+  for (const comm of Object.values(comms)) {
+    const leaves = stacks(comm).map((line) => line.slice(0, line.lastIndexOf(' ')).split(';').at(-1));
+    for (const name of ['hot_a', 'hot_b'])
+      assert.ok(leaves.includes(name), `${comm}: no stack ends in ${name}:\n${stacks(comm).join('\n')}`);
+    assert.ok(stacks(comm).some((line) => line.includes(';main;hot_a ')), `${comm}: main calls hot_a:\n${stacks(comm).join('\n')}`);
+  }
+  // Kernel frames are named from /proc/kallsyms, whose addresses SYSLOG shows.
+  const kernelFrames = stacks('dd').flatMap((line) => line.split(';').slice(1)).filter((frame) => /^(entry_SYSCALL_64|do_syscall_64|ksys_(read|write)|vfs_(read|write))/.test(frame));
+  assert.ok(kernelFrames.length > 0, `dd's stacks have no named kernel frame:\n${stacks('dd').join('\n')}`);
+  assert.ok(!stacks('dd').some((line) => /;0xffff[0-9a-f]{12}[; ]/.test(line)), `an unnamed kernel frame in dd's stacks:\n${stacks('dd').join('\n')}`);
+});
+
+test('kallsyms changes are seen without CAP_SYS_ADMIN: a BPF program loaded meanwhile changes kallsymsVersion()', async () => {
+  // kallsymsVersion() in a process with the DaemonSet's capabilities, before and after the test loads a program.
+  const script = `
+import { kallsymsVersion } from ${JSON.stringify(projectPath('dist/processors/symbolizer/kallsyms.js'))};
+import { createInterface } from 'node:readline';
+console.log(JSON.stringify(await kallsymsVersion()));
+for await (const _ of createInterface({ input: process.stdin })) console.log(JSON.stringify(await kallsymsVersion()));
+`;
+  const child = spawn(setpriv[0], [...setpriv.slice(1), process.execPath, '--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+  workloads.push(child);
+  const lines: string[] = [];
+  let buffered = '';
+  child.stdout!.on('data', (chunk) => {
+    buffered += chunk;
+    const complete = buffered.split('\n');
+    buffered = complete.pop()!;
+    lines.push(...complete);
+  });
+  const line = (n: number) => eventually(`version ${n} from the child`, 10_000, async () => lines[n]);
+  const before = await line(0);
+  const object = BpfObject.open(projectPath('build', 'test-bpf', 'getppid_counter.bpf.o'));
+  try {
+    object.load();
+    child.stdin!.write('\n');
+    assert.notEqual(await line(1), before, 'the program loaded changes the version');
+  } finally {
+    object.close();
+    child.stdin!.end();
+  }
+});
