@@ -1,9 +1,10 @@
 /**
  * The Prometheus scrape endpoint: the pipeline's metrics, accumulated to
  * cumulative values, plus the collector's own `ebpf_collector_*` telemetry,
- * serialized by @opentelemetry/exporter-prometheus and served by fastify.
+ * serialized by @opentelemetry/exporter-prometheus and served by fastify,
+ * over HTTPS and with basic auth when the web config settings ask for them.
  */
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import type { Component, Consumer, CreateSettings, Host } from '../../collector/component.js';
 import { formatEndpoint } from '../../collector/config/types.js';
@@ -12,6 +13,7 @@ import { toOtelMetrics } from '../../collector/data/otel.js';
 import { VERSION } from '../../collector/version.js';
 import { CumulativeAccumulator } from './accumulator.js';
 import type { PrometheusConfig } from './config.js';
+import { createScrapeServer } from './web-config.js';
 
 const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -33,7 +35,7 @@ export class PrometheusExporter implements Component, Consumer<'metrics'> {
   }
 
   async start(host: Host): Promise<void> {
-    const app = Fastify({ logger: false });
+    const app = createScrapeServer(this.config.tls_server_config, this.config.basic_auth_users, `exporters::${this.settings.id.id}`);
     app.get('/metrics', async (_request, reply) => {
       const self = await host.selfTelemetry.collect();
       const pipeline = this.accumulator.snapshot(Date.now());
@@ -51,7 +53,10 @@ export class PrometheusExporter implements Component, Consumer<'metrics'> {
       throw new Error(`cannot listen on ${formatEndpoint(this.config.endpoint)}: ${(error as Error).message}`, { cause: error });
     }
     this.server = app;
-    this.settings.logger.info({ endpoint: formatEndpoint(this.config.endpoint) }, 'serving /metrics');
+    this.settings.logger.info(
+      { endpoint: formatEndpoint(this.config.endpoint), tls: this.config.tls_server_config !== undefined, basicAuth: this.config.basic_auth_users !== undefined },
+      'serving /metrics',
+    );
   }
 
   async shutdown(): Promise<void> {
