@@ -103,12 +103,12 @@ class SymbolTable {
       if (pick >= 0) {
         starts[p] = this.starts[pick];
         ends[p] = this.ends[pick];
-        written += this.names.copy(names, written, pick === 0 ? 0 : this.nameEnds[pick - 1], this.nameEnds[pick]);
+        written = copyBytes(this.names, pick === 0 ? 0 : this.nameEnds[pick - 1], this.nameEnds[pick], names, written);
       } else {
         const j = -1 - pick;
         starts[p] = added.starts[j];
         ends[p] = added.ends[j];
-        written += added.copyName(j, names, written);
+        written = added.copyName(j, names, written);
       }
       nameEnds[p] = written;
     }
@@ -130,7 +130,7 @@ class TableBuilder {
     return this.count * ENTRY_BYTES + this.nameBytes;
   }
 
-  add(start: number, end: number, line: Buffer, nameStart: number, nameEnd: number): void {
+  add(start: number, end: number, source: Buffer, nameStart: number, nameEnd: number): void {
     if (this.count === this.starts.length) {
       this.starts = grow(this.starts, new Float64Array(this.count * 2));
       this.ends = grow(this.ends, new Float64Array(this.count * 2));
@@ -142,8 +142,7 @@ class TableBuilder {
       this.names.copy(names, 0, 0, this.nameBytes);
       this.names = names;
     }
-    line.copy(this.names, this.nameBytes, nameStart, nameEnd);
-    this.nameBytes += length;
+    this.nameBytes = copyBytes(source, nameStart, nameEnd, this.names, this.nameBytes);
     this.starts[this.count] = start;
     this.ends[this.count] = end;
     this.nameEnds[this.count++] = this.nameBytes;
@@ -153,9 +152,20 @@ class TableBuilder {
     return this.nameEnds[i] - (i === 0 ? 0 : this.nameEnds[i - 1]);
   }
 
+  /** Copies name i to `target` at `at`; returns where it ends there. */
   copyName(i: number, target: Buffer, at: number): number {
-    return this.names.copy(target, at, i === 0 ? 0 : this.nameEnds[i - 1], this.nameEnds[i]);
+    return copyBytes(this.names, i === 0 ? 0 : this.nameEnds[i - 1], this.nameEnds[i], target, at);
   }
+}
+
+/** Copies source[from, to) to target at `at`; returns where the copy ends. A loop: Buffer#copy costs more for names this short. */
+function copyBytes(source: Buffer, from: number, to: number, target: Buffer, at: number): number {
+  if (to - from > 256) {
+    target.set(source.subarray(from, to), at);
+    return at + to - from;
+  }
+  for (let i = from; i < to; i++) target[at++] = source[i];
+  return at;
 }
 
 function grow<T extends Float64Array | Uint32Array>(from: T, to: T): T {
@@ -165,22 +175,22 @@ function grow<T extends Float64Array | Uint32Array>(from: T, to: T): T {
 
 const SPACE = 0x20;
 
-/** Adds `START SIZE name` (hex, single spaces, trailing whitespace dropped); other lines are ignored, as perf does. */
-function parseLine(line: Buffer, into: TableBuilder): void {
-  let i = 0;
+/** Adds the line text[from, to) if it is `START SIZE name` (hex, single spaces, trailing whitespace dropped); perf ignores other lines too. */
+function parseLine(text: Buffer, from: number, to: number, into: TableBuilder): void {
+  let i = from;
   let start = 0;
   let digit: number;
-  while (i < line.length && (digit = hexDigit(line[i])) >= 0) start = start * 16 + digit, i++;
+  while (i < to && (digit = hexDigit(text[i])) >= 0) start = start * 16 + digit, i++;
   // More than 16 digits is no 64-bit address.
-  if (i === 0 || i > 16 || line[i] !== SPACE) return;
+  if (i === from || i - from > 16 || i === to || text[i] !== SPACE) return;
   const sizeAt = ++i;
   let size = 0;
-  while (i < line.length && (digit = hexDigit(line[i])) >= 0) size = size * 16 + digit, i++;
-  if (i === sizeAt || i - sizeAt > 16 || line[i] !== SPACE) return;
+  while (i < to && (digit = hexDigit(text[i])) >= 0) size = size * 16 + digit, i++;
+  if (i === sizeAt || i - sizeAt > 16 || i === to || text[i] !== SPACE) return;
   const nameStart = i + 1;
-  let nameEnd = line.length;
-  while (nameEnd > nameStart && (line[nameEnd - 1] === SPACE || line[nameEnd - 1] === 0x09 || line[nameEnd - 1] === 0x0d)) nameEnd--;
-  if (nameEnd > nameStart) into.add(start, start + size, line, nameStart, nameEnd);
+  let nameEnd = to;
+  while (nameEnd > nameStart && (text[nameEnd - 1] === SPACE || text[nameEnd - 1] === 0x09 || text[nameEnd - 1] === 0x0d)) nameEnd--;
+  if (nameEnd > nameStart) into.add(start, start + size, text, nameStart, nameEnd);
 }
 
 function hexDigit(byte: number): number {
@@ -341,9 +351,12 @@ class PerfMap {
       for (let newline = data.indexOf(0x0a); newline >= 0; newline = data.indexOf(0x0a, lineStart)) {
         if (skipping) skipping = false;
         else if (carry) {
-          if (carry.length + newline <= MAX_LINE_BYTES) parseLine(Buffer.concat([carry, data.subarray(0, newline)]), added);
+          if (carry.length + newline <= MAX_LINE_BYTES) {
+            const line = Buffer.concat([carry, data.subarray(0, newline)]);
+            parseLine(line, 0, line.length, added);
+          }
         }
-        else parseLine(data.subarray(lineStart, newline), added);
+        else parseLine(data, lineStart, newline, added);
         carry = undefined;
         lineStart = newline + 1;
         consumed = position + lineStart;
