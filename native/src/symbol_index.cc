@@ -50,29 +50,31 @@ bool NativeByteOrder(Elf* elf) {
 
 }  // namespace
 
-SymbolIndex::SymbolIndex(Dwfl_Module* module, int mainFd, int debugFd) {
+SymbolIndex::SymbolIndex(Dwfl_Module* module, const std::string& path) {
   GElf_Addr mainBias = 0;
   Elf* main = dwfl_module_getelf(module, &mainBias);
   Elf* chosen = main;
   Elf_Scn* table = FindSection(main, SHT_SYMTAB);
-  int chosenFd = mainFd;
+  std::string chosenPath = path;
   GElf_Addr bias = mainBias;
   if (table == nullptr) {
     // A stripped file's full table may be in its separate debug file.
     Dwarf_Addr debugBias = 0;
     Dwarf* dwarf = dwfl_module_getdwarf(module, &debugBias);
     Elf* debug = dwarf ? dwarf_getelf(dwarf) : nullptr;
-    if (debug != nullptr && debug != main && debugFd >= 0 && FindSection(debug, SHT_SYMTAB)) {
+    const char* debugPath = nullptr;
+    dwfl_module_info(module, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, &debugPath);
+    if (debug != nullptr && debug != main && debugPath != nullptr && FindSection(debug, SHT_SYMTAB)) {
       chosen = debug;
       table = FindSection(debug, SHT_SYMTAB);
-      chosenFd = debugFd;
+      chosenPath = debugPath;
       bias = debugBias;
     } else {
       table = FindSection(main, SHT_DYNSYM);
     }
   }
   if (table == nullptr || !NativeByteOrder(chosen)) return;
-  fd_ = fcntl(chosenFd, F_DUPFD_CLOEXEC, 0);
+  fd_ = open(chosenPath.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd_ < 0) return;
   Read(chosen, table, bias);
 }
