@@ -16,6 +16,7 @@ import { join, posix } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
 import { parse, parseAllDocuments, stringify } from 'yaml';
 import { projectPath } from '../../collector/paths.js';
+import { PROBE_ROUTES } from '../../collector/server.js';
 import { percentileGaugeName } from '../../processors/window/percentile-names.js';
 import { CONTRACT_RECORDING_RULES } from '../support/metrics-contract.js';
 
@@ -61,6 +62,8 @@ const PANEL_TITLES = [
 // What the collector's container may see of the host, all read-only.
 const HOST_PATHS = ['/sys/kernel/btf', '/sys/kernel/tracing', '/sys/fs/cgroup'];
 const CAPABILITIES = ['BPF', 'PERFMON', 'SYS_PTRACE', 'SYS_RESOURCE'];
+// The DaemonSet adds kernel frame names (SYSLOG) and deleted binaries through /proc/PID/map_files (CHECKPOINT_RESTORE); its comments say why.
+const DAEMONSET_CAPABILITIES = [...CAPABILITIES, 'SYSLOG', 'CHECKPOINT_RESTORE'].sort();
 const KIND_FOLDERS = { receiver: 'receivers', processor: 'processors', exporter: 'exporters', connector: 'connectors' } as const;
 
 type Yaml = Record<string, any>;
@@ -198,6 +201,17 @@ describe('pipeline.sidecar.yaml', () => {
   test('listens where the other containers can reach it', () => {
     assert.deepEqual(hostPort(sidecar.exporters.prometheus.endpoint), { host: '0.0.0.0', port: 9464 });
     assert.deepEqual(hostPort(sidecar.service.http.endpoint), { host: '0.0.0.0', port: 7071 });
+  });
+
+  test('the status server asks for the bearer token in the secret docker-compose.yml mounts, which stays out of git', () => {
+    const collector = services['ebpf-collector'];
+    assert.deepEqual(collector.secrets, ['ebpf-collector-status-token']);
+    assert.equal(sidecar.service.http.auth.bearer_token_file, '/run/secrets/ebpf-collector-status-token', 'where compose mounts a secret');
+    const file: string = compose.secrets['ebpf-collector-status-token'].file;
+    assert.ok(file.startsWith('./deploy/'), `${file}: the project's`);
+    const ignored = readText('.gitignore').split('\n');
+    assert.ok(ignored.includes(file.replace(/^\./, '')), `${file} must be in .gitignore`);
+    assert.match(readText('docker-compose.yml'), new RegExp(`openssl rand -hex 32 > ${file.replace(/^\.\//, '')}`), 'the header says how to make it');
   });
 
   test('sends OTLP to the ports the OpenTelemetry Collector receives on', () => {
@@ -507,7 +521,7 @@ describe('deploy/kubernetes', () => {
     assert.equal(security.allowPrivilegeEscalation, false);
     assert.equal(security.readOnlyRootFilesystem, true);
     assert.deepEqual(security.capabilities.drop, ['ALL']);
-    assert.deepEqual([...security.capabilities.add].sort(), CAPABILITIES);
+    assert.deepEqual([...security.capabilities.add].sort(), DAEMONSET_CAPABILITIES);
     assert.equal(container.image, `ebpf-collector:${version()}`);
   });
 
@@ -552,8 +566,43 @@ describe('deploy/kubernetes', () => {
     const port = (name: string) => container.ports.find((p: Yaml) => p.name === name)?.containerPort;
     assert.deepEqual(hostPort(pipeline.service.http.endpoint), { host: '0.0.0.0', port: port('status') });
     assert.deepEqual(hostPort(pipeline.exporters.prometheus.endpoint), { host: '0.0.0.0', port: port('metrics') });
-    assert.deepEqual(container.readinessProbe.httpGet, { path: '/healthz', port: 'status' });
-    assert.deepEqual(container.livenessProbe.httpGet, { path: '/status', port: 'status' });
+    assert.deepEqual(container.readinessProbe.httpGet, { path: '/healthz', port: 'status', scheme: 'HTTPS' });
+    assert.deepEqual(container.livenessProbe.httpGet, { path: '/livez', port: 'status', scheme: 'HTTPS' });
+  });
+
+  test('the status server has TLS and a bearer token from mounted secrets; the probes are routes that need no token', () => {
+    const { tls, auth } = pipeline.service.http;
+    const secretMount = (file: string): string => {
+      const mount = container.volumeMounts.find((m: Yaml) => posix.dirname(file) === m.mountPath);
+      assert.ok(mount, `${file} is on no volume mount`);
+      assert.equal(mount.readOnly, true, mount.mountPath);
+      const volume = pod.volumes.find((v: Yaml) => v.name === mount.name);
+      assert.ok(volume.secret, `${mount.name} is not a secret volume`);
+      assert.equal(volume.secret.defaultMode, 0o400, '0400, written in decimal (256), which YAML 1.1 and 1.2 read alike');
+      return volume.secret.secretName;
+    };
+    assert.equal(secretMount(tls.cert_file), 'ebpf-collector-tls');
+    assert.equal(secretMount(tls.key_file), 'ebpf-collector-tls');
+    assert.deepEqual([posix.basename(tls.cert_file), posix.basename(tls.key_file)], ['tls.crt', 'tls.key'], 'the keys of a kubernetes.io/tls secret');
+    assert.equal(secretMount(auth.bearer_token_file), 'ebpf-collector-token');
+    for (const probe of [container.readinessProbe, container.livenessProbe])
+      assert.ok((PROBE_ROUTES as readonly string[]).includes(probe.httpGet.path), `${probe.httpGet.path} would answer the kubelet 401`);
+    // The kustomization's header says how to create both secrets.
+    const header = readText(`${K8S_DIR}/kustomization.yaml`);
+    assert.match(header, /create secret tls ebpf-collector-tls /);
+    assert.match(header, /create secret generic ebpf-collector-token --from-literal=token=/);
+  });
+
+  test('the NetworkPolicy lets only the monitoring namespace in, and only to the metrics port', () => {
+    const policy = manifest('NetworkPolicy');
+    assert.equal(policy.apiVersion, 'networking.k8s.io/v1');
+    const podLabels = daemonSet.spec.template.metadata.labels;
+    for (const [key, value] of Object.entries(policy.spec.podSelector.matchLabels)) assert.equal(podLabels[key], value, `podSelector ${key}`);
+    assert.deepEqual(policy.spec.policyTypes, ['Ingress']);
+    assert.deepEqual(policy.spec.ingress, [
+      { from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 'metrics', protocol: 'TCP' }] },
+    ]);
+    assert.ok(container.ports.some((p: Yaml) => p.name === 'metrics' && p.containerPort === hostPort(pipeline.exporters.prometheus.endpoint).port));
   });
 
   test('the Service selects the DaemonSet\'s pods and the ServiceMonitor scrapes the Service', () => {
