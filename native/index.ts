@@ -89,17 +89,29 @@ export interface ElfSymbolizerOptions {
   /** Absolute directories searched for separate debug files, by build id (.build-id/xx/rest.debug) and by .gnu_debuglink. */
   debugDirs: string[];
   /**
-   * Where debug files with compressed DWARF are kept uncompressed (created when needed), so that
-   * elfutils maps them instead of inflating every section into memory.
+   * Where debug files with compressed DWARF are kept uncompressed, so that elfutils maps them instead of
+   * inflating every section into memory. Created 0700 if missing; the constructor throws, naming it, if it is
+   * a symlink, not a directory, owned by another uid, or writable by group or others.
    */
   debugCacheDir: string;
-  /** The copies' total size bound; the least recently used go first. */
+  /** The bound on all files in debugCacheDir; the least recently used go first. 0: no copies, no directory. */
   debugCacheMaxBytes: number;
 }
 
+/**
+ * A file as a process maps it, from one line of /proc/PID/maps. The addon opens `path` inside /proc/PID/root
+ * (openat2 RESOLVE_IN_ROOT: symlinks cannot lead out of it), or a deleted file through
+ * /proc/PID/map_files/<mapFiles>, and reads it only if it is a regular file with the mapping's device and inode.
+ */
 export interface SymbolizeRequest {
-  /** A path the collector can open: /proc/PID/root/<path> or /proc/PID/map_files/<start>-<end>. */
+  pid: number;
+  /** The path as the process sees it. */
   path: string;
+  /** "start-end" in hex, for a deleted file. */
+  mapFiles?: string;
+  /** Device ("fd:01") and inode as /proc/PID/maps shows them. */
+  device: string;
+  inode: bigint;
   /** Offsets in the file, as /proc/PID/maps gives them: address - start + offset. */
   fileOffsets: BigUint64Array;
 }
@@ -111,6 +123,8 @@ export interface SymbolizeRequest {
  */
 export interface SymbolizeResult {
   binaries: { buildId?: string; error?: string }[];
+  /** Files not read in this batch, by reason: replaced, not_regular, unsafe_path, openat2_unavailable, debuglink_name. */
+  refusals: Record<string, number>;
   strings: string[];
   function: Int32Array;
   file: Int32Array;

@@ -58,24 +58,22 @@ std::string Hex(const unsigned char* bytes, size_t length) {
   return hex;
 }
 
-ElfBinary::ElfBinary(const std::string& path, const Dwfl_Callbacks* callbacks,
-                     const DebugSearch* debugSearch)
-    : dwfl_(dwfl_begin(callbacks)), path_(path) {
+ElfBinary::ElfBinary(BinarySource source, const Dwfl_Callbacks* callbacks, const DebugSearch* debugSearch)
+    : dwfl_(dwfl_begin(callbacks)), fd_(dup(source.fd.get())) {
   if (!dwfl_) throw std::runtime_error("dwfl_begin: " + DwflError());
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) throw std::runtime_error(std::string("cannot open: ") + std::strerror(errno));
+  if (!fd_) throw std::runtime_error(std::string("dup: ") + std::strerror(errno));
+  lookup_.search = debugSearch;
   dwfl_report_begin(dwfl_.get());
   // Base 0 relative to p_vaddr: module addresses are the ELF's own virtual
   // addresses, for executables and shared objects alike.
-  module_ = dwfl_report_elf(dwfl_.get(), path.c_str(), path.c_str(), fd, 0, true);
-  if (module_ == nullptr) {
-    close(fd);  // only consumed on success
-    throw std::runtime_error(DwflError());
-  }
+  const char* name = source.name.c_str();
+  module_ = dwfl_report_elf(dwfl_.get(), name, name, source.fd.get(), 0, true);
+  if (module_ == nullptr) throw std::runtime_error(DwflError());
+  source.fd.Release();  // elfutils owns it now
   dwfl_report_end(dwfl_.get(), nullptr, nullptr);
   void** userdata = nullptr;
   dwfl_module_info(module_, &userdata, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr);
-  *userdata = const_cast<DebugSearch*>(debugSearch);
+  *userdata = &lookup_;
 
   GElf_Addr bias = 0;
   Elf* elf = dwfl_module_getelf(module_, &bias);
@@ -97,6 +95,15 @@ ElfBinary::ElfBinary(const std::string& path, const Dwfl_Callbacks* callbacks,
   GElf_Addr noteAddress = 0;
   int length = dwfl_module_build_id(module_, &bits, &noteAddress);
   if (length > 0) buildId_ = Hex(bits, size_t(length));
+
+  // Every lookup needs the DWARF, so nothing is lost by finding the debug file
+  // now, while the root it may be in is open; elfutils remembers the outcome.
+  lookup_.rootFd = source.rootFd;
+  lookup_.rootName = source.rootName;
+  lookup_.pathInRoot = source.pathInRoot;
+  Dwarf_Addr dwarfBias = 0;
+  dwfl_module_getdwarf(module_, &dwarfBias);
+  lookup_.rootFd = -1;
 }
 
 std::optional<uint64_t> ElfBinary::VirtualAddress(uint64_t fileOffset) const {
@@ -135,7 +142,7 @@ void ElfBinary::PageOutFileImages() {
 // symbol that covers the address names it: a stripped binary gets no name
 // rather than its nearest exported neighbour's.
 std::string ElfBinary::FunctionFromSymbols(uint64_t address) {
-  if (!symbols_) symbols_.emplace(module_, path_);
+  if (!symbols_) symbols_.emplace(module_, fd_.get(), lookup_.debugFd.get());
   std::string name = symbols_->Find(address);
   return name.empty() ? name : Demangle(name);
 }

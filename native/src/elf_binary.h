@@ -12,14 +12,42 @@
 #include <vector>
 
 #include "debug_file_cache.h"
+#include "mapped_file.h"
 #include "symbol_index.h"
 
 namespace ebpf {
 
-// Where a module's separate debug file is looked for (its dwfl userdata).
+// Where separate debug files are looked for, for every binary.
 struct DebugSearch {
   std::vector<std::string> dirs;
   DebugFileCache cache;
+};
+
+// One binary's search for its debug file: the module's dwfl userdata, which
+// its find_debuginfo callback reads and fills.
+struct DebugLookup {
+  const DebugSearch* search = nullptr;
+  // The root of the process that maps the binary, and the binary's path in it
+  // (both as /proc/PID/maps shows it): a .gnu_debuglink file beside the
+  // binary is opened there, inside that root. Set only while the binary opens.
+  int rootFd = -1;
+  std::string rootName;  // "/proc/PID/root", for messages
+  std::string pathInRoot;
+  // The debug file handed to elfutils, kept for SymbolIndex to read.
+  UniqueFd debugFd;
+  // What the search refused, e.g. a debuglink name that is a path.
+  std::vector<Refusal> refusals;
+};
+
+// A binary as a process maps it, opened and checked (see mapped_file.h).
+struct BinarySource {
+  UniqueFd fd;
+  std::string name;  // how messages name it: /proc/PID/root/<path> or /proc/PID/map_files/<range>
+  // The process's root (-1 if it could not be opened), "/proc/PID/root", and
+  // the binary's path in it, for a .gnu_debuglink file beside the binary.
+  int rootFd = -1;
+  std::string rootName;
+  std::string pathInRoot;
 };
 
 // Lower-case hex of a build id.
@@ -33,13 +61,19 @@ struct SymbolInfo {
 
 class ElfBinary {
  public:
-  // Opens `path` with the given callbacks (which carry the debuginfo path)
-  // and debug search (the module's userdata, for its find_debuginfo); both
-  // must outlive the binary. Throws std::runtime_error with the reason.
-  ElfBinary(const std::string& path, const Dwfl_Callbacks* callbacks, const DebugSearch* debugSearch);
+  // Reads `source` with the given callbacks (which carry the debuginfo path)
+  // and debug search; both must outlive the binary. Its debug file is looked
+  // for now, while the source's root is open. Throws std::runtime_error with
+  // the reason.
+  ElfBinary(BinarySource source, const Dwfl_Callbacks* callbacks, const DebugSearch* debugSearch);
+  ElfBinary(const ElfBinary&) = delete;
+  ElfBinary& operator=(const ElfBinary&) = delete;
 
   // Lower-case hex of the GNU build id note; empty if the file has none.
   const std::string& buildId() const { return buildId_; }
+
+  // What opening it refused (e.g. its debuglink name).
+  const std::vector<Refusal>& refusals() const { return lookup_.refusals; }
 
   // The ELF virtual address at `fileOffset`, through the PT_LOAD segments.
   std::optional<uint64_t> VirtualAddress(uint64_t fileOffset) const;
@@ -66,8 +100,9 @@ class ElfBinary {
   std::string FunctionFromSymbols(uint64_t address);
   std::string FunctionFromDwarf(uint64_t address) const;
 
+  DebugLookup lookup_;  // the module's userdata: declared before dwfl_, which is ended first
   std::unique_ptr<Dwfl, DwflCloser> dwfl_;
-  std::string path_;
+  UniqueFd fd_;  // the file elfutils reads, kept for SymbolIndex
   Dwfl_Module* module_ = nullptr;
   std::string buildId_;
   std::vector<Segment> segments_;

@@ -14,21 +14,43 @@ namespace {
 
 constexpr int64_t kMaxCacheEntries = int64_t(1) << 32;
 
-struct Request {
-  std::string path;
-  std::vector<uint64_t> fileOffsets;
-};
+constexpr int64_t kMaxPid = int64_t(1) << 22;  // PID_MAX_LIMIT
 
-std::vector<Request> ReadRequests(Napi::Env env, const Napi::Value& value) {
+// "start-end" in lower-case hex, as /proc/PID/map_files names a mapping.
+bool IsMapFilesName(const std::string& name) {
+  size_t dash = name.find('-');
+  return dash != std::string::npos && dash > 0 && dash + 1 < name.size() &&
+         name.find_first_not_of("0123456789abcdef-") == std::string::npos && name.find('-', dash + 1) == std::string::npos;
+}
+
+std::vector<MappedFileRequest> ReadRequests(Napi::Env env, const Napi::Value& value) {
   if (!value.IsArray()) throw Napi::TypeError::New(env, "requests must be an array");
   Napi::Array array = value.As<Napi::Array>();
-  std::vector<Request> requests(array.Length());
+  std::vector<MappedFileRequest> requests(array.Length());
   for (uint32_t i = 0; i < array.Length(); ++i) {
     std::string what = "requests[" + std::to_string(i) + "]";
     Napi::Value item = array.Get(i);
     if (!item.IsObject()) throw Napi::TypeError::New(env, what + " must be an object");
     Napi::Object request = item.As<Napi::Object>();
+    requests[i].pid = int(RequireInteger(env, request.Get("pid"), what + ".pid", 1, kMaxPid));
     requests[i].path = RequireString(env, request.Get("path"), what + ".path");
+    if (requests[i].path.empty() || requests[i].path[0] != '/') {
+      throw Napi::TypeError::New(env, what + ".path must be an absolute path");
+    }
+    if (IsPresent(request.Get("mapFiles"))) {
+      requests[i].mapFiles = RequireString(env, request.Get("mapFiles"), what + ".mapFiles");
+      if (!IsMapFilesName(requests[i].mapFiles)) {
+        throw Napi::TypeError::New(env, what + ".mapFiles must be \"start-end\" in lower-case hex");
+      }
+    }
+    std::string device = RequireString(env, request.Get("device"), what + ".device");
+    if (!ParseMapsDevice(device, &requests[i].identity)) {
+      throw Napi::TypeError::New(env, what + ".device must be \"major:minor\" in hex, as in /proc/PID/maps");
+    }
+    Napi::Value inode = request.Get("inode");
+    bool lossless = false;
+    if (inode.IsBigInt()) requests[i].identity.inode = inode.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) throw Napi::TypeError::New(env, what + ".inode must be a bigint in [0, 2^64)");
     Napi::Value offsets = request.Get("fileOffsets");
     if (!offsets.IsTypedArray() ||
         offsets.As<Napi::TypedArray>().TypedArrayType() != napi_biguint64_array) {
@@ -41,12 +63,12 @@ std::vector<Request> ReadRequests(Napi::Env env, const Napi::Value& value) {
 }
 
 // Runs a batch off the main thread and resolves with the packed result:
-// { binaries: [{buildId?, error?}], strings, function, file: Int32Array
+// { binaries: [{buildId?, error?}], refusals: {reason: count}, strings, function, file: Int32Array
 // (index into strings, -1 = unknown), line: Uint32Array (0 = unknown) },
 // the three arrays parallel to the requests' offsets, concatenated.
 class SymbolizeWorker : public Napi::AsyncWorker {
  public:
-  SymbolizeWorker(Napi::Env env, std::shared_ptr<SymbolCache> cache, std::vector<Request> requests)
+  SymbolizeWorker(Napi::Env env, std::shared_ptr<SymbolCache> cache, std::vector<MappedFileRequest> requests)
       : Napi::AsyncWorker(env, "ebpf:symbolize"),
         deferred_(Napi::Promise::Deferred::New(env)),
         cache_(std::move(cache)),
@@ -57,9 +79,7 @@ class SymbolizeWorker : public Napi::AsyncWorker {
  protected:
   void Execute() override {
     results_.reserve(requests_.size());
-    for (const Request& request : requests_) {
-      results_.push_back(cache_->Symbolize(request.path, request.fileOffsets));
-    }
+    for (const MappedFileRequest& request : requests_) results_.push_back(cache_->Symbolize(request));
     // elfutils frees what a batch decoded (DWARF units, decompressed sections), but
     // glibc keeps freed memory in the thread's arena: give it back between windows.
     malloc_trim(0);
@@ -81,12 +101,18 @@ class SymbolizeWorker : public Napi::AsyncWorker {
       if (inserted) strings.Set(uint32_t(found->second), Napi::String::New(env, text));
       return found->second;
     };
+    Napi::Object refusals = Napi::Object::New(env);
     size_t next = 0;
     for (size_t i = 0; i < results_.size(); ++i) {
       const BinaryResult& result = results_[i];
       Napi::Object binary = Napi::Object::New(env);
       if (!result.buildId.empty()) binary.Set("buildId", result.buildId);
       if (!result.error.empty()) binary.Set("error", result.error);
+      for (Refusal refusal : result.refusals) {
+        const char* reason = RefusalReason(refusal);
+        Napi::Value count = refusals.Get(reason);
+        refusals.Set(reason, Napi::Number::New(env, (count.IsNumber() ? count.As<Napi::Number>().DoubleValue() : 0) + 1));
+      }
       binaries.Set(uint32_t(i), binary);
       for (const SymbolInfo& symbol : result.symbols) {
         functions[next] = intern(symbol.function);
@@ -97,6 +123,7 @@ class SymbolizeWorker : public Napi::AsyncWorker {
     }
     Napi::Object packed = Napi::Object::New(env);
     packed.Set("binaries", binaries);
+    packed.Set("refusals", refusals);
     packed.Set("strings", strings);
     packed.Set("function", functions);
     packed.Set("file", files);
@@ -109,7 +136,7 @@ class SymbolizeWorker : public Napi::AsyncWorker {
  private:
   Napi::Promise::Deferred deferred_;
   std::shared_ptr<SymbolCache> cache_;
-  std::vector<Request> requests_;
+  std::vector<MappedFileRequest> requests_;
   std::vector<BinaryResult> results_;
 };
 
@@ -151,7 +178,11 @@ ElfSymbolizer::ElfSymbolizer(const Napi::CallbackInfo& info)
   }
   cacheOptions.debugCacheMaxBytes = uint64_t(RequireInteger(
       env, options.Get("debugCacheMaxBytes"), "debugCacheMaxBytes", 0, int64_t(1) << 50));
-  cache_ = std::make_shared<SymbolCache>(std::move(cacheOptions));
+  try {
+    cache_ = std::make_shared<SymbolCache>(std::move(cacheOptions));
+  } catch (const std::runtime_error& failure) {
+    throw Napi::Error::New(env, failure.what());  // e.g. a debug-file cache directory others can write
+  }
 }
 
 Napi::Value ElfSymbolizer::Symbolize(const Napi::CallbackInfo& info) {

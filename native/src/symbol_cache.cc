@@ -9,7 +9,6 @@
 #include <cstring>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <stdexcept>
 
 namespace ebpf {
@@ -25,11 +24,12 @@ std::string FileIdentity(const struct stat& status) {
          std::to_string(status.st_mtim.tv_nsec);
 }
 
-// dwfl's path syntax, used by dwfl_build_id_find_debuginfo: "" is the
-// binary's own directory, ".debug" a subdirectory of it.
+// dwfl's path syntax, used by dwfl_build_id_find_debuginfo for a dwz file
+// by build id: only the configured (absolute) directories, never the binary's
+// own directory, which may be a container's.
 std::string DebuginfoPath(const std::vector<std::string>& debugDirs) {
-  std::string path = ":.debug";
-  for (const std::string& dir : debugDirs) path += ":" + dir;
+  std::string path;
+  for (const std::string& dir : debugDirs) path += (path.empty() ? "" : ":") + dir;
   return path;
 }
 
@@ -48,55 +48,65 @@ std::optional<uint32_t> FileCrc(int fd) {
 }
 
 // The debug file of a module whose build id is `hex`, under a debug directory.
-int OpenByBuildId(const std::string& hex, const std::vector<std::string>& dirs, std::string* path) {
-  if (hex.size() < 3) return -1;
+UniqueFd OpenByBuildId(const std::string& hex, const std::vector<std::string>& dirs, std::string* path) {
+  if (hex.size() < 3) return UniqueFd();
   for (const std::string& dir : dirs) {
     std::string candidate = dir + "/.build-id/" + hex.substr(0, 2) + "/" + hex.substr(2) + ".debug";
-    int fd = open(candidate.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0) {
+    OpenedFile opened = OpenTrusted(candidate);
+    if (opened.fd) {
       *path = candidate;
-      return fd;
+      return std::move(opened.fd);
     }
   }
-  return -1;
+  return UniqueFd();
 }
 
-// The file .gnu_debuglink names, beside the binary, in its .debug/ or under a
-// debug directory at the binary's host path; it must match the link's CRC.
-int OpenByDebuglink(const std::string& binary, const char* debuglinkFile, uint32_t crc,
-                    const std::vector<std::string>& dirs, std::string* path) {
-  std::string directory = binary.substr(0, binary.rfind('/') + 1);
-  std::vector<std::string> candidates = {directory + debuglinkFile, directory + ".debug/" + debuglinkFile};
-  // Debug directories mirror the host's tree: /proc/PID/root/usr/bin/x → DIR/usr/bin/x.debug.
-  static const std::regex kProcRoot("^/proc/[0-9]+/root(?=/)");
-  std::smatch procRoot;
-  std::string hostDirectory = std::regex_search(directory, procRoot, kProcRoot)
-                                  ? directory.substr(size_t(procRoot.length(0)))
-                                  : directory;
-  if (!hostDirectory.empty() && hostDirectory[0] == '/') {
-    for (const std::string& dir : dirs) candidates.push_back(dir + hostDirectory + debuglinkFile);
+// .gnu_debuglink holds a file name: one with a '/' (or "." or "..") would
+// lead the search out of the directories it is meant for.
+bool IsPlainFileName(const char* name) {
+  return name[0] != '\0' && std::strchr(name, '/') == nullptr && std::strcmp(name, ".") != 0 &&
+         std::strcmp(name, "..") != 0;
+}
+
+// The file .gnu_debuglink names: beside the binary or in its .debug/, inside
+// the process's root, or under a debug directory at the binary's path; it
+// must match the link's CRC.
+UniqueFd OpenByDebuglink(DebugLookup& lookup, const char* name, uint32_t crc, std::string* path) {
+  if (!IsPlainFileName(name)) {
+    lookup.refusals.push_back(Refusal::kDebuglinkName);
+    return UniqueFd();
   }
-  for (const std::string& candidate : candidates) {
-    if (candidate == binary) continue;
-    int fd = open(candidate.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    if (FileCrc(fd) == crc) {
-      *path = candidate;
-      return fd;
-    }
-    close(fd);
+  std::string directory = lookup.pathInRoot.substr(0, lookup.pathInRoot.rfind('/') + 1);
+  if (directory.empty() || directory[0] != '/') return UniqueFd();
+  struct Candidate {
+    std::string path;
+    bool inRoot;
+  };
+  std::vector<Candidate> candidates;
+  if (lookup.rootFd >= 0) {
+    if (directory + name != lookup.pathInRoot) candidates.push_back({directory + name, true});
+    candidates.push_back({directory + ".debug/" + name, true});
   }
-  return -1;
+  // Debug directories mirror the tree the binary is in: /usr/bin/x → DIR/usr/bin/x.debug.
+  for (const std::string& dir : lookup.search->dirs) candidates.push_back({dir + directory + name, false});
+  for (const Candidate& candidate : candidates) {
+    OpenedFile opened = candidate.inRoot ? OpenInRoot(lookup.rootFd, candidate.path) : OpenTrusted(candidate.path);
+    if (!opened.fd || FileCrc(opened.fd.get()) != crc) continue;
+    *path = candidate.inRoot ? lookup.rootName + candidate.path : candidate.path;
+    return std::move(opened.fd);
+  }
+  return UniqueFd();
 }
 
 // dwfl_standard_find_debuginfo ends by asking debuginfod servers: that
 // dlopens libdebuginfod and libcurl (5 MB resident) even with no server
-// configured, and would put network fetches in the symbolization path; and
+// configured, and would put network fetches in the symbolization path; it
+// opens files by path, following whatever symlinks a container planted; and
 // for a file found by build id it opens the Elf itself, so compressed
 // sections could not be swapped for the cache's copy. The collector reads
 // local files only, where the standard finder looks first: by build id under
 // each debug directory, then by .gnu_debuglink. The module's userdata is its
-// DebugSearch (see ElfBinary).
+// DebugLookup (see ElfBinary).
 int FindLocalDebuginfo(Dwfl_Module* module, void** userdata, const char* moduleName, Dwarf_Addr base,
                        const char* fileName, const char* debuglinkFile, GElf_Word debuglinkCrc,
                        char** debuginfoFileName) {
@@ -105,20 +115,19 @@ int FindLocalDebuginfo(Dwfl_Module* module, void** userdata, const char* moduleN
     return dwfl_build_id_find_debuginfo(module, userdata, moduleName, base, fileName, debuglinkFile, debuglinkCrc,
                                         debuginfoFileName);
   }
-  const auto* search = static_cast<const DebugSearch*>(*userdata);
-  if (search == nullptr) return -1;
+  auto* lookup = static_cast<DebugLookup*>(*userdata);
+  if (lookup == nullptr || lookup->search == nullptr) return -1;
   std::string path;
   const unsigned char* bits = nullptr;
   GElf_Addr noteAddress = 0;
   int length = dwfl_module_build_id(module, &bits, &noteAddress);
-  int fd = length > 0 ? OpenByBuildId(Hex(bits, size_t(length)), search->dirs, &path) : -1;
-  if (fd < 0 && debuglinkFile != nullptr && fileName != nullptr) {
-    fd = OpenByDebuglink(fileName, debuglinkFile, debuglinkCrc, search->dirs, &path);
-  }
-  if (fd < 0) return -1;
-  fd = search->cache.Substitute(fd, &path);
+  UniqueFd fd = length > 0 ? OpenByBuildId(Hex(bits, size_t(length)), lookup->search->dirs, &path) : UniqueFd();
+  if (!fd && debuglinkFile != nullptr) fd = OpenByDebuglink(*lookup, debuglinkFile, debuglinkCrc, &path);
+  if (!fd) return -1;
+  int found = lookup->search->cache.Substitute(fd.Release(), &path);
+  lookup->debugFd = UniqueFd(fcntl(found, F_DUPFD_CLOEXEC, 0));
   *debuginfoFileName = strdup(path.c_str());
-  return fd;
+  return found;
 }
 
 }  // namespace
@@ -141,22 +150,53 @@ SymbolCache::~SymbolCache() {
   entries_.Clear();
 }
 
-SymbolCache::Entry* SymbolCache::Resolve(const std::string& path, std::string* error) {
-  struct stat status;
-  if (stat(path.c_str(), &status) != 0) {
-    *error = std::string("cannot stat: ") + std::strerror(errno);
+SymbolCache::Entry* SymbolCache::Resolve(const MappedFileRequest& request, BinaryResult* result) {
+  BinarySource source;
+  source.rootName = "/proc/" + std::to_string(request.pid) + "/root";
+  source.pathInRoot = request.path;
+  std::string rootError;
+  UniqueFd root = OpenProcessRoot(request.pid, &rootError);
+  OpenedFile file;
+  if (!request.mapFiles.empty()) {
+    // The kernel's own link to the mapped file: a deleted file has no path left to resolve.
+    source.name = "/proc/" + std::to_string(request.pid) + "/map_files/" + request.mapFiles;
+    file = OpenTrusted(source.name);
+  } else if (!root) {
+    result->error = rootError;
+    return nullptr;
+  } else {
+    source.name = source.rootName + request.path;
+    file = OpenInRoot(root.get(), request.path);
+  }
+  if (!file.fd) {
+    result->error = file.error;
+    if (file.refusal != Refusal::kNone) result->refusals.push_back(file.refusal);
     return nullptr;
   }
-  std::string fileKey = FileIdentity(status);
+
+  std::string fileKey = ToString(request.identity) + "=" + FileIdentity(file.status);
   auto known = entryKeyByFile_.find(fileKey);
   if (known != entryKeyByFile_.end()) {
     if (Entry* entry = entries_.Find(known->second)) return entry;
     entryKeyByFile_.erase(known);
   }
+  MappedIdentity opened;
+  if (!MappedIdentityOf(file.fd.get(), &opened, &result->error)) return nullptr;
+  if (!(opened == request.identity)) {
+    result->error = source.name + " is not the mapped file: /proc/" + std::to_string(request.pid) +
+                    "/maps has device and inode " + ToString(request.identity) + ", the file there has " +
+                    ToString(opened);
+    result->refusals.push_back(Refusal::kReplaced);
+    return nullptr;
+  }
 
   Entry entry{nextSerial_++, nullptr, {}, {}};
+  source.fd = std::move(file.fd);
+  source.rootFd = root.get();
   try {
-    entry.binary = std::make_shared<ElfBinary>(path, &callbacks_, &debugSearch_);
+    entry.binary = std::make_shared<ElfBinary>(std::move(source), &callbacks_, &debugSearch_);
+    const std::vector<Refusal>& refused = entry.binary->refusals();
+    result->refusals.insert(result->refusals.end(), refused.begin(), refused.end());
   } catch (const std::exception& failure) {
     entry.error = failure.what();
   }
@@ -184,12 +224,12 @@ SymbolCache::Entry* SymbolCache::Remember(const std::string& entryKey, const std
   return entries_.Find(entryKey);
 }
 
-BinaryResult SymbolCache::Symbolize(const std::string& path,
-                                    const std::vector<uint64_t>& fileOffsets) {
+BinaryResult SymbolCache::Symbolize(const MappedFileRequest& request) {
   std::lock_guard<std::mutex> lock(elfutilsMutex);
+  const std::vector<uint64_t>& fileOffsets = request.fileOffsets;
   BinaryResult result;
   result.symbols.resize(fileOffsets.size());
-  Entry* entry = Resolve(path, &result.error);
+  Entry* entry = Resolve(request, &result);
   if (entry == nullptr) return result;
   if (!entry->binary) {
     result.error = entry->error;

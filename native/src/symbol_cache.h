@@ -15,6 +15,7 @@
 
 #include "elf_binary.h"
 #include "lru_cache.h"
+#include "mapped_file.h"
 
 namespace ebpf {
 
@@ -28,11 +29,22 @@ struct SymbolCacheOptions {
   uint64_t debugCacheMaxBytes;
 };
 
-// What one binary's lookups produced: build id or error, and one SymbolInfo per offset.
+// A file as a process maps it: one line of /proc/PID/maps, and the offsets to name in it.
+struct MappedFileRequest {
+  int pid = 0;
+  std::string path;      // as the process sees it
+  std::string mapFiles;  // "start-end" (hex) of a deleted file, opened through /proc/PID/map_files
+  MappedIdentity identity;
+  std::vector<uint64_t> fileOffsets;  // address - start + offset
+};
+
+// What one binary's lookups produced: build id or error, one SymbolInfo per
+// offset, and what was refused on the way (the file itself, or its debuglink).
 struct BinaryResult {
   std::string buildId;
   std::string error;
   std::vector<SymbolInfo> symbols;
+  std::vector<Refusal> refusals;
 };
 
 struct SymbolCacheStats {
@@ -48,9 +60,9 @@ class SymbolCache {
   SymbolCache(const SymbolCache&) = delete;
   SymbolCache& operator=(const SymbolCache&) = delete;
 
-  // Names the file offsets of the binary at `path` (as given in
-  // /proc/PID/maps: address - start + offset).
-  BinaryResult Symbolize(const std::string& path, const std::vector<uint64_t>& fileOffsets);
+  // Names the file offsets of a mapped binary, if the file found at its path
+  // inside the process's root is the one mapped (see mapped_file.h).
+  BinaryResult Symbolize(const MappedFileRequest& request);
 
   // Readable without waiting for a running batch.
   SymbolCacheStats Stats() const { return {binaryCount_.load(), symbolCount_.load()}; }
@@ -76,7 +88,7 @@ class SymbolCache {
     }
   };
 
-  Entry* Resolve(const std::string& path, std::string* error);
+  Entry* Resolve(const MappedFileRequest& request, BinaryResult* result);
   Entry* Remember(const std::string& entryKey, const std::string& fileKey, Entry entry);
 
   DebugSearch debugSearch_;
@@ -86,7 +98,8 @@ class SymbolCache {
   uint64_t nextSerial_ = 1;
   // Keyed by "build-id:<hex>", or "file:<identity>" for files without a build id.
   LruCache<std::string, Entry> entries_;
-  // File identity (dev, inode, size, mtime) → entry key.
+  // The mapped identity (maps' device and inode) with the opened file's
+  // (dev, inode, size, mtime), checked to agree once → entry key.
   std::unordered_map<std::string, std::string> entryKeyByFile_;
   LruCache<SymbolKey, SymbolInfo, SymbolKeyHash> symbols_;
   std::atomic<size_t> binaryCount_{0};

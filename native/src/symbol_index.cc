@@ -50,31 +50,29 @@ bool NativeByteOrder(Elf* elf) {
 
 }  // namespace
 
-SymbolIndex::SymbolIndex(Dwfl_Module* module, const std::string& path) {
+SymbolIndex::SymbolIndex(Dwfl_Module* module, int mainFd, int debugFd) {
   GElf_Addr mainBias = 0;
   Elf* main = dwfl_module_getelf(module, &mainBias);
   Elf* chosen = main;
   Elf_Scn* table = FindSection(main, SHT_SYMTAB);
-  std::string chosenPath = path;
+  int chosenFd = mainFd;
   GElf_Addr bias = mainBias;
   if (table == nullptr) {
     // A stripped file's full table may be in its separate debug file.
     Dwarf_Addr debugBias = 0;
     Dwarf* dwarf = dwfl_module_getdwarf(module, &debugBias);
     Elf* debug = dwarf ? dwarf_getelf(dwarf) : nullptr;
-    const char* debugPath = nullptr;
-    dwfl_module_info(module, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, &debugPath);
-    if (debug != nullptr && debug != main && debugPath != nullptr && FindSection(debug, SHT_SYMTAB)) {
+    if (debug != nullptr && debug != main && debugFd >= 0 && FindSection(debug, SHT_SYMTAB)) {
       chosen = debug;
       table = FindSection(debug, SHT_SYMTAB);
-      chosenPath = debugPath;
+      chosenFd = debugFd;
       bias = debugBias;
     } else {
       table = FindSection(main, SHT_DYNSYM);
     }
   }
   if (table == nullptr || !NativeByteOrder(chosen)) return;
-  fd_ = open(chosenPath.c_str(), O_RDONLY | O_CLOEXEC);
+  fd_ = fcntl(chosenFd, F_DUPFD_CLOEXEC, 0);
   if (fd_ < 0) return;
   Read(chosen, table, bias);
 }

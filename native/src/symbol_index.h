@@ -17,8 +17,9 @@ namespace ebpf {
 class SymbolIndex {
  public:
   // Reads .symtab (of the file or of its debug file) or else .dynsym, once.
-  // `path` is the module's main file, as opened.
-  SymbolIndex(Dwfl_Module* module, const std::string& path);
+  // `mainFd` and `debugFd` (-1 if none) are the files elfutils reads for the
+  // module: the table is read from a duplicate of one, never reopened by path.
+  SymbolIndex(Dwfl_Module* module, int mainFd, int debugFd);
   ~SymbolIndex();
   SymbolIndex(const SymbolIndex&) = delete;
   SymbolIndex& operator=(const SymbolIndex&) = delete;

@@ -21,10 +21,17 @@ export const symbolizerConfigSchema = z
     /**
      * Uncompressed copies of debug files whose DWARF is compressed (as Debian's -dbg packages ship
      * it): elfutils maps a copy where it would inflate every section into memory, 14 MB for libc's.
+     * The directory is created 0700; an existing one must be a directory (not a symlink) owned by the
+     * collector's uid and writable by no group or other, or the collector refuses to start.
      */
-    debug_cache_dir: absoluteDir.default('/tmp/ebpf-collector/debuginfo'),
-    /** Bound on the copies' total size; the least recently used are removed first. */
-    debug_cache_max_mib: z.number().int().min(0).max(1_048_576).default(1024),
+    debug_file_cache: z
+      .object({
+        directory: absoluteDir.default('/var/cache/ebpf-collector'),
+        /** Bound on all files in the directory; the least recently used go first. 0: no copies, no directory. */
+        max_mib: z.number().int().min(0).max(1_048_576).default(1024),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 

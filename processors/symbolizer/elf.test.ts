@@ -168,7 +168,7 @@ test('no debuginfod client is loaded: debug files are only read locally', async 
   assert.doesNotMatch(readFileSync('/proc/self/maps', 'utf8'), /libdebuginfod|libcurl/);
 });
 
-test('a debug file with compressed DWARF is read from an uncompressed copy in debug_cache_dir', async () => {
+test('a debug file with compressed DWARF is read from an uncompressed copy in debug_file_cache.directory', async () => {
   const stripped = join(dir.path, 'workload-compressed-debug');
   execFileSync('strip', ['-s', workload, '-o', stripped]);
   const buildId = buildIdOf(workload);
@@ -178,7 +178,7 @@ test('a debug file with compressed DWARF is read from an uncompressed copy in de
   execFileSync('objcopy', ['--only-keep-debug', '--compress-debug-sections=zlib', workload, debugFile]);
   assert.match(execFileSync('readelf', ['-SW', debugFile], { encoding: 'utf8' }), /\.debug_info .* C /, 'the fixture is compressed');
   const cacheDir = join(dir.path, 'debug-cache');
-  const config = { debug_dirs: [debugDir], debug_cache_dir: cacheDir };
+  const config = { debug_dirs: [debugDir], debug_file_cache: { directory: cacheDir } };
 
   for (let round = 0; round < 2; round++) {
     const frame = await leafFrameOf(stripped, config);

@@ -1,9 +1,10 @@
 /**
  * A process's memory mappings from /proc/PID/maps: which file (or JIT region)
- * an address belongs to, its offset in that file, and a path through which the
- * collector can open that exact file.
+ * an address belongs to, its offset in that file, and how the native addon is
+ * to find that exact file without trusting the process (see MappedFile).
  */
 import { readFile } from 'node:fs/promises';
+import type { SymbolizeRequest } from '../../native/index.js';
 
 export interface ProcMapping {
   start: bigint;
@@ -13,13 +14,16 @@ export interface ProcMapping {
   /** start - fileOffset as a number: an address minus this is its file offset. User-space addresses (< 2^47) are exact as doubles. */
   fileBase: number;
   executable: boolean;
-  /** Device and inode as the kernel reports them: the file's identity across processes. */
+  /** Device ("fd:01") and inode as the kernel reports them: the file's identity across processes. */
   device: string;
-  inode: number;
+  inode: bigint;
   /** As the process sees it, without the " (deleted)" mark; '' for anonymous memory, or a pseudo-path like [vdso]. */
   path: string;
   deleted: boolean;
 }
+
+/** A mapped file as the addon's symbolize() takes it (without its offsets). */
+export type MappedFile = Omit<SymbolizeRequest, 'fileOffsets'>;
 
 const LINE = /^([0-9a-f]+)-([0-9a-f]+) (\S{4}) ([0-9a-f]+) (\S+) (\d+)\s*(.*)$/;
 const DELETED = ' (deleted)';
@@ -38,7 +42,7 @@ export function parseProcMaps(text: string): ProcMapping[] {
       fileBase: Number.parseInt(start, 16) - Number.parseInt(offset, 16),
       executable: perms[2] === 'x',
       device,
-      inode: Number(inode),
+      inode: BigInt(inode),
       path: deleted ? rawPath.slice(0, -DELETED.length) : rawPath,
       deleted,
     });
@@ -48,12 +52,12 @@ export function parseProcMaps(text: string): ProcMapping[] {
 
 /** A file-backed mapping; anonymous memory and [vdso]-style pseudo-files are not. */
 export function isFileBacked(mapping: ProcMapping): boolean {
-  return mapping.inode !== 0 && mapping.path.startsWith('/');
+  return mapping.inode !== 0n && mapping.path.startsWith('/');
 }
 
 /** Anonymous executable memory: where JIT compilers put their code. */
 export function isAnonymousExecutable(mapping: ProcMapping): boolean {
-  return mapping.executable && mapping.inode === 0 && (mapping.path === '' || mapping.path.startsWith('[anon'));
+  return mapping.executable && mapping.inode === 0n && (mapping.path === '' || mapping.path.startsWith('[anon'));
 }
 
 export class ProcessMappings {
@@ -84,13 +88,15 @@ export class ProcessMappings {
   }
 
   /**
-   * Where the collector opens the mapped file: through the process's root, so
-   * that a container's files are found; through map_files when the file has
-   * been deleted or replaced since it was mapped.
+   * How the addon finds the mapped file: by its path inside the process's root,
+   * so that a container's files are found (and nothing outside that root is);
+   * through map_files when the file has been deleted since it was mapped. The
+   * file is read only if it has the mapping's device and inode.
    */
-  openPath(mapping: ProcMapping): string {
-    if (mapping.deleted) return `/proc/${this.pid}/map_files/${mapping.start.toString(16)}-${mapping.end.toString(16)}`;
-    return `/proc/${this.pid}/root${mapping.path}`;
+  mappedFile(mapping: ProcMapping): MappedFile {
+    const file: MappedFile = { pid: this.pid, path: mapping.path, device: mapping.device, inode: mapping.inode };
+    if (mapping.deleted) file.mapFiles = `${mapping.start.toString(16)}-${mapping.end.toString(16)}`;
+    return file;
   }
 }
 

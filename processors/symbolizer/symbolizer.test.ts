@@ -1,15 +1,16 @@
 /** The processor as a pipeline component: lifecycle, config, pass-through, self-telemetry, and the native cache's bounds. */
 import assert from 'node:assert/strict';
-import { copyFileSync } from 'node:fs';
+import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Attributes } from '@opentelemetry/api';
 import { SelfTelemetry } from '../../collector/telemetry.js';
-import { ElfSymbolizer } from '../../native/index.js';
+import { ElfSymbolizer, type SymbolizeRequest } from '../../native/index.js';
 import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
 import { symbolizerProcessorFactory } from './factory.js';
+import { parseProcMaps, ProcessMappings } from './proc-maps.js';
 import {
-  absoluteAddress, compile, fileOffsetOf, fixtureBatch, startProgram, symbolAddress, temporaryDir, testdata,
+  absoluteAddress, compile, fileOffsetOf, fixtureBatch, startProgram, symbolAddress, temporaryDir, testdata, type RunningProgram,
 } from './testing/test-programs.js';
 
 const dir = temporaryDir();
@@ -46,9 +47,10 @@ test('config: defaults, and errors that name the key', () => {
     max_cached_binaries: 256,
     max_cached_symbols: 200_000,
     perf_maps: true,
+    perf_map_max_process_mib: 64,
+    perf_map_max_total_mib: 256,
     debug_dirs: ['/usr/lib/debug'],
-    debug_cache_dir: '/tmp/ebpf-collector/debuginfo',
-    debug_cache_max_mib: 1024,
+    debug_file_cache: { directory: '/var/cache/ebpf-collector', max_mib: 1024 },
   });
   const issues = (config: unknown) => {
     const result = symbolizerProcessorFactory.configSchema.safeParse(config);
@@ -58,7 +60,8 @@ test('config: defaults, and errors that name the key', () => {
   assert.match(issues({ max_binaries: 3 }).join('\n'), /Unrecognized key\(s\) in object: 'max_binaries'/);
   assert.deepEqual(issues({ max_cached_binaries: 0 }), ['max_cached_binaries: Number must be greater than or equal to 1']);
   assert.deepEqual(issues({ debug_dirs: ['debug'] }), ['debug_dirs.0: must be an absolute path without \':\', got "debug"']);
-  assert.deepEqual(issues({ debug_cache_dir: 'cache' }), ['debug_cache_dir: must be an absolute path without \':\', got "cache"']);
+  assert.deepEqual(issues({ debug_file_cache: { directory: 'cache' } }), ['debug_file_cache.directory: must be an absolute path without \':\', got "cache"']);
+  assert.match(issues({ debug_file_cache: { max_bytes: 1 } }).join('\n'), /debug_file_cache: Unrecognized key\(s\) in object: 'max_bytes'/);
   assert.deepEqual(issues({ perf_maps: 'yes' }), ['perf_maps: Expected boolean, received string']);
   assert.equal(create().mutatesData, true, 'frames are filled in place, so a fan-out hands the processor its own copy');
 });
@@ -120,30 +123,54 @@ test('self-telemetry: frames by result, the symbolized fraction, and cached bina
 });
 
 test('native cache: bounded by binaries and by symbols, shared by build id, right after eviction', async () => {
-  const symbolizer = new ElfSymbolizer({ maxBinaries: 2, maxSymbols: 3, debugDirs: ['/usr/lib/debug'], debugCacheDir: '/tmp/ebpf-collector/debuginfo', debugCacheMaxBytes: 1 << 30 });
+  const symbolizer = new ElfSymbolizer({ maxBinaries: 2, maxSymbols: 3, debugDirs: ['/usr/lib/debug'], debugCacheDir: join(dir.path, 'cache'), debugCacheMaxBytes: 0 });
   const copy = join(dir.path, 'workload-copy');
   copyFileSync(workload, copy);
+  const programs = await Promise.all([workload, copy, klass].map((binary) => startProgram(binary, [], binary)));
   const leaf = fileOffsetOf(workload, symbolAddress(workload, 'symbolizer_leaf') + 4n);
   const caller = fileOffsetOf(workload, symbolAddress(workload, 'symbolizer_caller') + 4n);
   const method = fileOffsetOf(klass, symbolAddress(klass, '_ZN2ns5Klass6methodEi') + 4n);
-  const names = async (path: string, offsets: bigint[]) => {
-    const result = await symbolizer.symbolize([{ path, fileOffsets: BigUint64Array.from(offsets) }]);
+  const libc = '/usr/lib/x86_64-linux-gnu/libc.so.6';
+  // The file as the process maps it, the way the processor passes it on.
+  const mapped = (program: RunningProgram, path: string) => {
+    const parsed = parseProcMaps(readFileSync(`/proc/${program.pid}/maps`, 'utf8'));
+    return new ProcessMappings(program.pid, parsed).mappedFile(parsed.find((m) => m.path === path)!);
+  };
+  const names = async (program: RunningProgram, path: string, offsets: bigint[]) => {
+    const result = await symbolizer.symbolize([{ ...mapped(program, path), fileOffsets: BigUint64Array.from(offsets) }]);
     return [...result.function].map((i) => (i >= 0 ? result.strings[i] : undefined));
   };
+  const [workloadProgram, copyProgram, klassProgram] = programs;
   try {
-    assert.deepEqual(await names(workload, [leaf, caller]), ['symbolizer_leaf', 'symbolizer_caller']);
-    assert.deepEqual(await names(copy, [leaf]), ['symbolizer_leaf']);
+    assert.deepEqual(await names(workloadProgram, workload, [leaf, caller]), ['symbolizer_leaf', 'symbolizer_caller']);
+    assert.deepEqual(await names(copyProgram, copy, [leaf]), ['symbolizer_leaf']);
     assert.equal(symbolizer.stats().binaries, 1, 'a copy with the same build id shares the open binary');
-    assert.deepEqual(await names(klass, [method, 0n, 1n]), ['ns::Klass::method(int)', undefined, undefined], 'the ELF header has no function');
+    assert.deepEqual(await names(klassProgram, klass, [method, 0n, 1n]), ['ns::Klass::method(int)', undefined, undefined], 'the ELF header has no function');
     assert.deepEqual(symbolizer.stats(), { binaries: 2, symbols: 3 });
-    assert.deepEqual(await names('/usr/lib/x86_64-linux-gnu/libc.so.6', [0n]), [undefined]);
+    assert.deepEqual(await names(klassProgram, libc, [0n]), [undefined]);
     assert.equal(symbolizer.stats().binaries, 2, 'the least recently used binary was closed');
-    assert.deepEqual(await names(workload, [caller, leaf]), ['symbolizer_caller', 'symbolizer_leaf'], 'reopened after eviction');
-    const missing = await symbolizer.symbolize([{ path: join(dir.path, 'no-such-file'), fileOffsets: BigUint64Array.from([0n]) }]);
+    assert.deepEqual(await names(workloadProgram, workload, [caller, leaf]), ['symbolizer_caller', 'symbolizer_leaf'], 'reopened after eviction');
+    const missing = await symbolizer.symbolize([{ ...mapped(workloadProgram, workload), path: join(dir.path, 'no-such-file'), fileOffsets: BigUint64Array.from([0n]) }]);
     assert.match(missing.binaries[0].error ?? '', /No such file/);
     assert.deepEqual([...missing.function], [-1]);
   } finally {
     symbolizer.close();
+    for (const program of programs) await program.stop();
   }
   await assert.rejects(async () => symbolizer.symbolize([]), /closed/);
+});
+
+test('native requests: malformed fields are named', () => {
+  const symbolizer = new ElfSymbolizer({ maxBinaries: 1, maxSymbols: 1, debugDirs: [], debugCacheDir: join(dir.path, 'cache'), debugCacheMaxBytes: 0 });
+  const valid = { pid: process.pid, path: '/bin/true', device: 'fd:01', inode: 1n, fileOffsets: BigUint64Array.of(0n) };
+  const bad = (fields: Record<string, unknown>) => () => symbolizer.symbolize([{ ...valid, ...fields } as SymbolizeRequest]);
+  try {
+    assert.throws(bad({ path: 'bin/true' }), /requests\[0\]\.path must be an absolute path/);
+    assert.throws(bad({ device: '253' }), /requests\[0\]\.device must be "major:minor" in hex/);
+    assert.throws(bad({ inode: 1 }), /requests\[0\]\.inode must be a bigint/);
+    assert.throws(bad({ mapFiles: '../../1/root' }), /requests\[0\]\.mapFiles must be "start-end"/);
+    assert.throws(bad({ pid: 0 }), /requests\[0\]\.pid must be an integer/);
+  } finally {
+    symbolizer.close();
+  }
 });
