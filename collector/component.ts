@@ -10,7 +10,7 @@ import type { Logger } from './logger.js';
 import type { Signal, SignalData } from './data/signals.js';
 import type { ComponentTelemetry, SelfTelemetry } from './telemetry.js';
 import type { ProcessTable } from './processes.js';
-import type { StatusReporter } from './status.js';
+import type { Heartbeat, StatusReporter } from './status.js';
 
 export type ComponentKind = 'receiver' | 'processor' | 'exporter' | 'connector';
 
@@ -33,6 +33,8 @@ export interface Host {
 export interface Component {
   start(host: Host): Promise<void>;
   shutdown(): Promise<void>;
+  /** For components with periodic work (polling receivers): when it last completed; /healthz calls one stalled after three intervals without. */
+  heartbeat?(): Heartbeat | undefined;
 }
 
 export interface Consumer<S extends Signal> {

@@ -5,14 +5,16 @@
  * pipeline stage back, then receivers), so nothing feeds a component that is
  * not running; shutdown goes in reverse, so each flush finds its consumers up.
  * A receiver that cannot start (missing hook, no privilege) is reported and the
- * rest keeps running.
+ * rest keeps running. Every processor, connector and exporter has a deadline
+ * on each batch (service::consume_timeout, StepDeadline), so that one stalled
+ * step drops its batches rather than stalling the receivers that feed it.
  */
 import type { Component, ComponentKind, Consumer, Consumers, CreateSettings, Host } from './component.js';
 import type { CollectorConfig, ComponentConfig, PipelineConfig } from './config/load.js';
-import { counting, fanout, setConsumer } from './consumers.js';
+import { counting, fanout, setConsumer, StepDeadline } from './consumers.js';
 import type { Signal } from './data/signals.js';
 import type { Logger } from './logger.js';
-import type { StatusRegistry, StatusReporter } from './status.js';
+import type { StatusRegistry, StatusReporter, TrackedStatusReporter } from './status.js';
 import type { SelfTelemetry } from './telemetry.js';
 
 interface Node {
@@ -36,6 +38,9 @@ export class PipelineGraph {
   private readonly inner: Node[] = [];
   private readonly receivers: Node[] = [];
   private started = false;
+  /** Components whose shutdown has not finished, while shutdown() runs. */
+  private readonly notStopped = new Set<Node>();
+  private stopping?: Node;
 
   constructor(private readonly config: CollectorConfig, private readonly deps: GraphDeps) {
     const exporterInputs = this.createExporters();
@@ -71,7 +76,7 @@ export class PipelineGraph {
     }
   }
 
-  private settingsFor(kind: ComponentKind, component: ComponentConfig, pipelines: string[]): CreateSettings {
+  private settingsFor(kind: ComponentKind, component: ComponentConfig, pipelines: string[]): CreateSettings & { status: TrackedStatusReporter } {
     const id = component.id.id;
     return {
       id: component.id,
@@ -79,6 +84,15 @@ export class PipelineGraph {
       telemetry: this.deps.telemetry.forComponent(kind, id),
       status: this.deps.statuses.reporter(kind, id, pipelines),
     };
+  }
+
+  private deadline(kind: 'processor' | 'connector' | 'exporter', settings: CreateSettings & { status: TrackedStatusReporter }): StepDeadline {
+    return new StepDeadline({
+      deadlineMs: this.config.service.consumeTimeoutMs[`${kind}s`],
+      telemetry: settings.telemetry,
+      status: settings.status,
+      logger: settings.logger,
+    });
   }
 
   private pipelinesListing(id: string): PipelineConfig[] {
@@ -94,11 +108,12 @@ export class PipelineGraph {
       const signals = new Set(pipelines.map((p) => p.signal));
       const settings = this.settingsFor('exporter', component, pipelines.map((p) => p.id));
       const exporter = component.factory.create(settings, component.config, signals);
+      const deadline = this.deadline('exporter', settings);
       const consumers: Consumers = {};
       for (const signal of signals) {
         const consumer = exporter.consumers[signal];
         if (!consumer) throw new Error(`exporter "${id}" created no consumer for the ${signal} signal`);
-        setConsumer(consumers, signal, counting(signal, settings.telemetry, consumer as Consumer<typeof signal>));
+        setConsumer(consumers, signal, counting(signal, settings.telemetry, deadline.guard(signal, consumer as Consumer<typeof signal>)));
       }
       inputs.set(id, consumers);
       this.exporters.push({ kind: 'exporter', id, component: exporter, status: settings.status });
@@ -110,9 +125,10 @@ export class PipelineGraph {
   private createProcessor(component: ComponentConfig, pipeline: PipelineConfig, next: Consumer<Signal>): Consumer<Signal> {
     if (component.factory.kind !== 'processor') throw new Error(`${component.id.id} is not a processor`);
     const settings = this.settingsFor('processor', component, [pipeline.id]);
-    const processor = component.factory.create(settings, component.config, pipeline.signal, next);
+    const deadline = this.deadline('processor', settings);
+    const processor = component.factory.create(settings, component.config, pipeline.signal, deadline.gate(next));
     this.inner.push({ kind: 'processor', id: `${component.id.id} (${pipeline.id})`, component: processor, status: settings.status });
-    return counting(pipeline.signal, settings.telemetry, processor);
+    return counting(pipeline.signal, settings.telemetry, deadline.guard(pipeline.signal, processor));
   }
 
   /** One connector instance per route from `from` to a signal of a pipeline that lists it as a receiver. */
@@ -123,10 +139,11 @@ export class PipelineGraph {
     const instances = factory.routes
       .filter((route) => route.from === from && downstream.has(route.to))
       .map((route) => {
-        const next = counting(route.to, settings.telemetry, fanout(downstream.get(route.to)!));
+        const deadline = this.deadline('connector', settings);
+        const next = deadline.gate(counting(route.to, settings.telemetry, fanout(downstream.get(route.to)!)));
         const connector = factory.create(settings, component.config, from, route.to, next);
         this.inner.push({ kind: 'connector', id: `${component.id.id} (${from} to ${route.to})`, component: connector, status: settings.status });
-        return connector;
+        return deadline.guard(from, connector);
       });
     return counting(from, settings.telemetry, fanout(instances));
   }
@@ -139,6 +156,7 @@ export class PipelineGraph {
     const next: Consumers = {};
     for (const [signal, targets] of bySignal) setConsumer(next, signal, counting(signal, settings.telemetry, fanout(targets)));
     const receiver = component.factory.create(settings, component.config, next);
+    if (receiver.heartbeat) settings.status.watch(() => receiver.heartbeat!());
     this.receivers.push({ kind: 'receiver', id, component: receiver, status: settings.status });
   }
 
@@ -172,7 +190,10 @@ export class PipelineGraph {
   async shutdown(): Promise<void> {
     if (!this.started) return;
     this.started = false;
-    for (const node of [...this.receivers, ...[...this.inner].reverse(), ...this.exporters]) {
+    const order = [...this.receivers, ...[...this.inner].reverse(), ...this.exporters];
+    for (const node of order) this.notStopped.add(node);
+    for (const node of order) {
+      this.stopping = node;
       node.status.report('stopping');
       try {
         await node.component.shutdown();
@@ -181,7 +202,14 @@ export class PipelineGraph {
         this.deps.logger.error({ component: node.id, kind: node.kind, err: error }, 'shutdown failed');
         node.status.report('permanent_error', `shutdown failed: ${(error as Error).message}`);
       }
+      this.notStopped.delete(node);
     }
+    this.stopping = undefined;
+  }
+
+  /** While shutdown() runs: the components not done yet, the one it waits for first. */
+  pendingShutdown(): { kind: ComponentKind; id: string; state: 'stopping' | 'waiting' }[] {
+    return [...this.notStopped].map((node) => ({ kind: node.kind, id: node.id, state: node === this.stopping ? 'stopping' : 'waiting' }));
   }
 }
 

@@ -53,7 +53,12 @@ test('a valid pipeline merges user config over defaults', () => {
     endpoint: { host: '127.0.0.1', port: 19464 },
     metric_expiration: 300_000,
   });
-  assert.deepEqual(config.service, { http: { endpoint: { host: '127.0.0.1', port: 7071 } }, logLevel: 'info' });
+  assert.deepEqual(config.service, {
+    http: { endpoint: { host: '127.0.0.1', port: 7071 } },
+    logLevel: 'info',
+    shutdownTimeoutMs: 15_000,
+    consumeTimeoutMs: { processors: 10_000, connectors: 10_000, exporters: 30_000 },
+  });
 });
 
 test('the bundled pipeline.yaml is valid', () => {

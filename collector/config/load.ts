@@ -11,7 +11,7 @@ import { SIGNALS, type Signal } from '../data/signals.js';
 import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { ConfigError, type ConfigProblem, joinPath, problemsFromZod } from './errors.js';
 import { securedServerSchema, type SecuredServerConfig } from '../http-security.js';
-import { describeValue } from './types.js';
+import { describeValue, duration } from './types.js';
 
 const PIPELINE_KINDS = ['receiver', 'processor', 'exporter'] as const;
 type PipelineKind = (typeof PIPELINE_KINDS)[number];
@@ -45,6 +45,10 @@ export interface PipelineConfig {
 export interface ServiceConfig {
   http: SecuredServerConfig;
   logLevel: LogLevel;
+  /** How long shutdown may take before the CLI gives up and exits with 1. */
+  shutdownTimeoutMs: number;
+  /** How long a component of each kind may hold one batch before it is abandoned (dropped and counted). */
+  consumeTimeoutMs: { processors: number; connectors: number; exporters: number };
 }
 
 export interface CollectorConfig {
@@ -59,6 +63,16 @@ const serviceSchema = z
     http: securedServerSchema('service::http', '127.0.0.1:7071').default({}),
     telemetry: z
       .object({ logs: z.object({ level: z.enum(LOG_LEVELS).default('info') }).strict().default({}) })
+      .strict()
+      .default({}),
+    shutdown_timeout: duration(100, 10 * 60_000).default('15s'),
+    // Exporters only encode and enqueue (OTLP sends from its queue, with its own timeout and retries) or write a file.
+    consume_timeout: z
+      .object({
+        processors: duration(100, 10 * 60_000).default('10s'),
+        connectors: duration(100, 10 * 60_000).default('10s'),
+        exporters: duration(100, 10 * 60_000).default('30s'),
+      })
       .strict()
       .default({}),
   })
@@ -243,7 +257,12 @@ export function resolveConfig(document: unknown, factories: Factory[]): Collecto
   return {
     components,
     pipelines,
-    service: { http: service.data.http, logLevel: service.data.telemetry.logs.level },
+    service: {
+      http: service.data.http,
+      logLevel: service.data.telemetry.logs.level,
+      shutdownTimeoutMs: service.data.shutdown_timeout,
+      consumeTimeoutMs: service.data.consume_timeout,
+    },
   };
 }
 

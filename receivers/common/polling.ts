@@ -5,12 +5,15 @@
  */
 import { BpfObject } from '../../native/index.js';
 import type { Component, CreateSettings, Host } from '../../collector/component.js';
+import type { Heartbeat } from '../../collector/status.js';
 
 export abstract class PollingReceiver implements Component {
   private object?: BpfObject;
   private timer?: NodeJS.Timeout;
   private collecting?: Promise<void>;
   private lastReadMs = Date.now();
+  /** When the last collection ended, read or failed (or start, before the first): /healthz's view of whether the loop still turns. */
+  private lastCompletedMs = Date.now();
 
   protected constructor(
     protected readonly settings: CreateSettings,
@@ -29,7 +32,13 @@ export abstract class PollingReceiver implements Component {
   async start(host: Host): Promise<void> {
     this.object = await this.open(host);
     this.lastReadMs = Date.now();
+    this.lastCompletedMs = this.lastReadMs;
     this.schedule();
+  }
+
+  /** While collecting every interval: when a collection last ended. */
+  heartbeat(): Heartbeat | undefined {
+    return this.timer ? { lastMs: this.lastCompletedMs, intervalMs: this.intervalMs, work: 'collection' } : undefined;
   }
 
   private schedule(): void {
@@ -52,6 +61,7 @@ export abstract class PollingReceiver implements Component {
       // A failed read is reported and retried next interval; the collector keeps running.
       this.settings.status.report('recoverable_error', `read failed: ${(error as Error).message}`);
     }
+    this.lastCompletedMs = Date.now();
   }
 
   /** Stops the timer, flushes one last read, and gives the object back. Safe without start and twice. */
