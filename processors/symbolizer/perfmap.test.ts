@@ -2,15 +2,16 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import {
-  appendFileSync, chownSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync,
+  appendFileSync, chownSync, closeSync, constants, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync,
 } from 'node:fs';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import type { ProfileBatch } from '../../collector/data/profiles.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
-import { eventually } from '../../test/support/collector.js';
+import { eventually, freePort, RunningCollector, sampleValue, scrape } from '../../test/support/collector.js';
 import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
 import { symbolizerProcessorFactory } from './factory.js';
 import { fixtureBatch, startProgram, temporaryDir, testdata } from './testing/test-programs.js';
@@ -337,4 +338,95 @@ test('a map read in chunks: lines across chunk boundaries, a line longer than 64
     await program.stop();
   }
   assert.equal(await refused('too_large'), undefined, 'nothing refused');
+});
+
+/** Spins in a function copied into anonymous executable memory, as a JIT's code is; prints where it is. */
+const JIT_PROGRAM = `#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+/* x86-64: loop: dec %rdi; jnz loop; ret */
+static const unsigned char code[] = {0x48, 0xff, 0xcf, 0x75, 0xfb, 0xc3};
+__attribute__((noinline)) void native_spin(long n) { for (volatile long i = 0; i < n; i++); }
+int main(void) {
+  unsigned char *jit = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (jit == MAP_FAILED) return 1;
+  memcpy(jit, code, sizeof code);
+  printf("%lx %zx\\n", (unsigned long)jit, sizeof code);
+  fflush(stdout);
+  void (*jitted)(long) = (void (*)(long))jit;
+  for (;;) { jitted(50000000); native_spin(5000000); }
+}
+`;
+
+test('end to end: a FIFO planted as a JIT process\'s perf map stalls neither the cpu receiver, nor the symbolizer, nor shutdown', async () => {
+  const dir = temporaryDir();
+  writeFileSync(join(dir.path, 'jit.c'), JIT_PROGRAM);
+  const binary = join(dir.path, 'jit_fifo');
+  execFileSync('gcc', ['-O1', '-fno-omit-frame-pointer', join(dir.path, 'jit.c'), '-o', binary]);
+  // A second name, so that the profile's comm tells the processes apart.
+  copyFileSync(binary, join(dir.path, 'jit_good'));
+  const start = async (name: string) => {
+    const child = spawn(join(dir.path, name), [], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const [line] = await once(child.stdout, 'data');
+    const [address] = String(line).trim().split(' ');
+    return { pid: child.pid!, address, perfMap: `/tmp/perf-${child.pid}.map`, stop: () => (child.kill('SIGKILL'), exited) };
+  };
+  const fifo = await start('jit_fifo');
+  const good = await start('jit_good');
+  execFileSync('mkfifo', [fifo.perfMap]);
+  writeFileSync(good.perfMap, `${good.address} 6 jit_loop_from_perf_map\n`);
+  const metricsPort = await freePort();
+  let collector: RunningCollector | undefined;
+  try {
+    collector = await RunningCollector.start(`
+receivers:
+  cpu:
+    frequency_hz: 199
+    collection_interval: 1s
+    pids: [${fifo.pid}, ${good.pid}]
+processors:
+  symbolizer: {}
+connectors:
+  profilemetrics: {}
+exporters:
+  pprof:
+    write_files: false
+  prometheus:
+    endpoint: 127.0.0.1:${metricsPort}
+service:
+  http:
+    endpoint: 127.0.0.1:HTTP_PORT
+  pipelines:
+    profiles:
+      receivers: [cpu]
+      processors: [symbolizer]
+      exporters: [pprof, profilemetrics]
+    metrics:
+      receivers: [profilemetrics]
+      exporters: [prometheus]
+`);
+    const response = await fetch(`${collector.statusUrl}/debug/pprof/folded?seconds=5&pid=${fifo.pid},${good.pid}`, { signal: AbortSignal.timeout(30_000) });
+    assert.equal(response.status, 200, await response.clone().text());
+    const stacks = (await response.text()).split('\n').filter(Boolean).map((line) => line.slice(0, line.lastIndexOf(' ')).split(';'));
+    const leaves = (comm: string) => new Set(stacks.filter((s) => s[0] === comm).map((s) => s[s.length - 1]));
+    const [fifoLeaves, goodLeaves] = [leaves('jit_fifo'), leaves('jit_good')];
+    assert.ok(goodLeaves.has('jit_loop_from_perf_map'), `the regular perf map names the JIT code: ${[...goodLeaves]}`);
+    assert.ok(goodLeaves.has('native_spin') && fifoLeaves.has('native_spin'), `native frames of both are named: ${[...fifoLeaves]}`);
+    assert.ok([...fifoLeaves].some((leaf) => leaf.startsWith('[jit]+0x')), `the FIFO process's JIT frames are sampled and stay unnamed: ${[...fifoLeaves]}`);
+    assert.ok(!fifoLeaves.has('jit_loop_from_perf_map'));
+    assert.equal(sampleValue(await scrape(metricsPort), 'ebpf_collector_symbolizer_perf_maps_refused_total', { reason: 'not_regular' }), 1);
+    assert.equal(await withDeadline(collector.stop(), 'the collector\'s shutdown', 30_000), 0, collector.stderr);
+  } finally {
+    try {
+      closeSync(openSync(fifo.perfMap, constants.O_WRONLY | constants.O_NONBLOCK));
+    } catch {
+      // ENXIO: nobody is blocked reading the FIFO
+    }
+    await collector?.stop();
+    await Promise.all([fifo.stop(), good.stop()]);
+    rmSync(fifo.perfMap, { force: true });
+    rmSync(good.perfMap, { force: true });
+    dir.remove();
+  }
 });
