@@ -4,6 +4,8 @@ import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Attributes } from '@opentelemetry/api';
+import { parse } from 'yaml';
+import { projectPath } from '../../collector/paths.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
 import { ElfSymbolizer, type SymbolizeRequest } from '../../native/index.js';
 import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
@@ -64,6 +66,22 @@ test('config: defaults, and errors that name the key', () => {
   assert.match(issues({ debug_file_cache: { max_bytes: 1 } }).join('\n'), /debug_file_cache: Unrecognized key\(s\) in object: 'max_bytes'/);
   assert.deepEqual(issues({ perf_maps: 'yes' }), ['perf_maps: Expected boolean, received string']);
   assert.equal(create().mutatesData, true, 'frames are filled in place, so a fan-out hands the processor its own copy');
+});
+
+test('the DaemonSet keeps the debug-file cache on its own volume, not /tmp, and the pipeline bounds it below the volume\'s sizeLimit', () => {
+  const daemonSet = parse(readFileSync(projectPath('deploy', 'kubernetes', 'daemonset.yaml'), 'utf8'));
+  const configMap = parse(readFileSync(projectPath('deploy', 'kubernetes', 'configmap.yaml'), 'utf8'));
+  const pipeline = parse(configMap.data['pipeline.yaml']);
+  const cache = symbolizerProcessorFactory.configSchema.parse(pipeline.processors.symbolizer).debug_file_cache;
+  const pod = daemonSet.spec.template.spec;
+  const mounts: { name: string; mountPath: string }[] = pod.containers.find((c: { name: string }) => c.name === 'collector').volumeMounts;
+  const mount = mounts.filter((m) => cache.directory.startsWith(`${m.mountPath}/`)).sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+  assert.ok(mount, `${cache.directory} is on no volume`);
+  assert.notEqual(mount.mountPath, '/tmp');
+  assert.notEqual(mount.mountPath, cache.directory, 'an emptyDir is 0777: the collector must make the directory itself, inside it');
+  const sizeLimit: string = pod.volumes.find((v: { name: string }) => v.name === mount.name).emptyDir.sizeLimit;
+  const mib = Number(/^(\d+)Mi$/.exec(sizeLimit)?.[1] ?? /^(\d+)Gi$/.exec(sizeLimit)?.[1]) * (sizeLimit.endsWith('Gi') ? 1024 : 1);
+  assert.ok(cache.max_mib > 0 && cache.max_mib < mib, `max_mib ${cache.max_mib} below the volume's ${sizeLimit}`);
 });
 
 test('a batch before start or after shutdown passes through untouched', async () => {
