@@ -17,16 +17,18 @@ minutes = [s["minute"] for s in samples]
 outage_start, outage_end = summary["outage"]
 
 panels = [
-    ("RSS (MB)", [s["rssMb"] for s in samples]),
-    ("open file descriptors", [s["fds"] for s in samples]),
-    ("fullest BPF map (fill ratio)", [s["maxMapFill"] for s in samples]),
-    ("OTLP queue (items)", [s["otlp"]["queued"] for s in samples]),
-    ("OTLP items delivered (cumulative)", [s["otlp"]["exported"] for s in samples]),
-    ("collector CPU (% of one CPU)", [100 * s["cpuShare"] for s in samples]),
+    ("RSS (MB): mean, peak", [s["rssMb"] for s in samples], [s["rssPeakMb"] for s in samples]),
+    ("open file descriptors", [s["fds"] for s in samples], None),
+    ("fullest BPF map (fill ratio)", [s["maxMapFill"] for s in samples], None),
+    ("OTLP queue (items)", [s["otlp"]["queued"] for s in samples], None),
+    ("OTLP items delivered (cumulative)", [s["otlp"]["exported"] for s in samples], None),
+    ("collector CPU (% of one CPU)", [100 * s["cpuShare"] for s in samples], None),
 ]
 figure, axes = plt.subplots(len(panels), 1, figsize=(9, 2.2 * len(panels)), sharex=True)
-for axis, (title, values) in zip(axes, panels):
+for axis, (title, values, peaks) in zip(axes, panels):
     axis.plot(minutes, values, marker=".", linewidth=1)
+    if peaks:
+        axis.plot(minutes, peaks, marker=".", linewidth=1, linestyle="--", color="tab:gray")
     axis.axvspan(outage_start, outage_end, color="tab:red", alpha=0.15, label="OTLP endpoint down")
     axis.set_ylabel(title, fontsize=8)
     axis.set_ylim(bottom=0)
