@@ -238,6 +238,30 @@ test('a binary on overlayfs, as container images are mounted, passes the device 
   }
 });
 
+test('without openat2 (an old kernel, a seccomp profile without it) a file in a process\'s root is refused, not opened unchecked', async () => {
+  const noOpenat2 = join(dir.path, 'no-openat2');
+  execFileSync('gcc', ['-O2', testdata('no-openat2.c'), '-o', noOpenat2]);
+  const program = await startProgram(workload, [], workload);
+  try {
+    const file = mappedFileOf(program.pid, workload);
+    const request = { ...file, inode: file.inode.toString(), offset: leafOffset(workload).toString() };
+    // A fresh node under the filter: openat2 fails with ENOSYS there, as where the kernel lacks it.
+    const script = `
+      import { ElfSymbolizer } from ${JSON.stringify(import.meta.resolve('../../native/index.js'))};
+      const request = ${JSON.stringify(request)};
+      const symbolizer = new ElfSymbolizer({ maxBinaries: 1, maxSymbols: 1, debugDirs: [], debugCacheDir: '/nonexistent', debugCacheMaxBytes: 0 });
+      const result = await symbolizer.symbolize([{ ...request, inode: BigInt(request.inode), fileOffsets: BigUint64Array.of(BigInt(request.offset)) }]);
+      console.log(JSON.stringify({ function: [...result.function], error: result.binaries[0].error, refusals: result.refusals }));
+      symbolizer.close();`;
+    const output = JSON.parse(execFileSync(noOpenat2, [process.execPath, '--input-type=module', '-e', script], { encoding: 'utf8' }));
+    assert.deepEqual(output.function, [-1]);
+    assert.deepEqual(output.refusals, { openat2_unavailable: 1 });
+    assert.match(output.error, /openat2 is unavailable \(Linux 5\.6\+ and a seccomp profile that allows it are needed\)/);
+  } finally {
+    await program.stop();
+  }
+});
+
 /** A .gnu_debuglink section naming `name`, with the CRC of `debugFile`, as objcopy writes one. */
 function debuglinkSection(name: string, debugFile: string): Buffer {
   const nameBytes = Buffer.from(`${name}\0`);
