@@ -6,10 +6,12 @@ import {
 } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import type { ProfileBatch } from '../../collector/data/profiles.js';
+import { projectPath } from '../../collector/paths.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
 import { eventually, freePort, RunningCollector, sampleValue, scrape } from '../../test/support/collector.js';
 import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
@@ -427,6 +429,45 @@ service:
     await Promise.all([fifo.stop(), good.stop()]);
     rmSync(fifo.perfMap, { force: true });
     rmSync(good.perfMap, { force: true });
+    dir.remove();
+  }
+});
+
+test('without CAP_DAC_OVERRIDE, another user\'s private perf map is unreadable: refused and counted, the lookup goes on', async () => {
+  const dir = temporaryDir();
+  const owner = await sleeper({ uid: 4242 });
+  const readable = await sleeper({ uid: 4242 });
+  try {
+    writeFileSync(owner.perfMap, mapLines('private', 4), { mode: 0o600 });
+    chownSync(owner.perfMap, 4242, 4242);
+    writeFileSync(readable.perfMap, mapLines('readable', 4));
+    chownSync(readable.perfMap, 4242, 4242);
+    // The symbolizer's perf maps in a process that runs as root without the capabilities that bypass file permissions.
+    const script = join(dir.path, 'lookup.mjs');
+    const dist = (path: string) => pathToFileURL(projectPath('dist', path)).href;
+    writeFileSync(script, `
+      import { pino } from ${JSON.stringify(pathToFileURL(projectPath('node_modules', 'pino', 'pino.js')).href)};
+      import { PerfMaps } from ${JSON.stringify(dist('processors/symbolizer/perfmap.js'))};
+      import { SelfTelemetry } from ${JSON.stringify(dist('collector/telemetry.js'))};
+      const telemetry = new SelfTelemetry();
+      const settings = { id: { type: 'symbolizer', name: '', id: 'symbolizer' }, logger: pino({ level: 'silent' }), telemetry: telemetry.forComponent('processor', 'symbolizer') };
+      const maps = new PerfMaps(settings, { perf_map_max_process_mib: 64, perf_map_max_total_mib: 256 });
+      const names = [];
+      for (const pid of [${owner.pid}, ${readable.pid}]) names.push((await maps.get(pid))?.lookup(0x1024) ?? null);
+      const { scopeMetrics } = await telemetry.collect();
+      const refused = scopeMetrics.flatMap((s) => s.metrics).filter((m) => m.descriptor.name === 'ebpf_collector_symbolizer_perf_maps_refused_total')
+        .flatMap((m) => m.dataPoints.map((p) => [p.attributes.reason, p.value]));
+      const capabilities = /^CapEff:\\s+(\\w+)$/m.exec((await import('node:fs')).readFileSync('/proc/self/status', 'utf8'))[1];
+      console.log(JSON.stringify({ names, refused, capabilities }));
+    `);
+    const dropped = '-dac_override,-dac_read_search';
+    const output = JSON.parse(execFileSync('setpriv', ['--inh-caps', dropped, '--bounding-set', dropped, '--', process.execPath, script], { encoding: 'utf8' }));
+    assert.equal(BigInt(`0x${output.capabilities}`) & 0b110n, 0n, 'the lookup ran without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH');
+    assert.deepEqual(output.names, [null, 'readable_2']);
+    assert.deepEqual(output.refused, [['unreadable', 1]]);
+  } finally {
+    await owner.stop();
+    await readable.stop();
     dir.remove();
   }
 });

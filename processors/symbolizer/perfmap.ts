@@ -289,19 +289,18 @@ class PerfMap {
         // A symlinked /tmp would be resolved in the collector's root, not the container's.
         if ((error as NodeJS.ErrnoException).code === 'ENOTDIR' && (await lstat(directory).catch(() => undefined))?.isSymbolicLink())
           return this.refuse('symlink', `${directory} is a symbolic link (not followed)`);
-        return this.failed(error as NodeJS.ErrnoException);
+        throw error;
       }
       // /proc/self/fd/N is the directory already opened: the file is looked up in it, not by path again.
       const name = this.path.slice(directory.length + 1);
-      try {
-        file = await open(`/proc/self/fd/${tmp.fd}/${name}`, O_PATH | constants.O_NOFOLLOW);
-      } catch (error) {
-        return this.failed(error as NodeJS.ErrnoException);
-      }
+      file = await open(`/proc/self/fd/${tmp.fd}/${name}`, O_PATH | constants.O_NOFOLLOW);
       const stats = await file.stat();
       if (stats.isSymbolicLink()) return this.refuse('symlink', 'a symbolic link (not followed)');
       if (!stats.isFile()) return this.refuse('not_regular', `not a regular file (${fileType(stats)}), never opened`);
       return await this.readChanges(file, stats);
+    } catch (error) {
+      // E.g. EACCES reopening another user's 0600 map without CAP_DAC_OVERRIDE: that map is refused, the batch goes on.
+      return this.failed(error as NodeJS.ErrnoException);
     } finally {
       await file?.close();
       await tmp?.close();
