@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/* A test program on a kprobe, which this project's kernel lacks: its attach must fail cleanly. */
+/*
+ * A test program on a kprobe of a function that no kernel has, so that its
+ * attach fails the same way on every kernel (with kprobes or without): the
+ * failure must be reported cleanly and the rest of the pipeline keep running.
+ */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 
@@ -14,8 +18,8 @@ struct {
 	__type(value, __u64);
 } counts SEC(".maps");
 
-SEC("kprobe/do_nanosleep")
-int count_nanosleep(void *ctx)
+SEC("kprobe/ebpf_collector_no_such_function")
+int count_calls(void *ctx)
 {
 	struct comm_key key = {};
 	__u64 zero = 0, *count;
