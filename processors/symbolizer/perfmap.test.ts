@@ -471,3 +471,32 @@ test('without CAP_DAC_OVERRIDE, another user\'s private perf map is unreadable: 
     dir.remove();
   }
 });
+
+test('a process in its own pid and mount namespace: its map is the one in its /tmp, named with its pid there, not a decoy at its host pid', async () => {
+  // unshare forks the namespace's pid 1, which mounts a /tmp of its own, writes its map there and sleeps.
+  const unshare = spawn('unshare', ['--pid', '--fork', '--kill-child', '--mount', 'sh', '-c', 'mount -t tmpfs none /tmp && echo "1000 10 in_container" > /tmp/perf-$$.map && exec sleep 1000'], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => unshare.once('exit', () => resolve()));
+  let pid = 0;
+  try {
+    pid = await eventually('the namespace\'s pid 1 to sleep', 10_000, async () => {
+      const child = Number(readFileSync(`/proc/${unshare.pid}/task/${unshare.pid}/children`, 'utf8').trim());
+      return child > 0 && readlinkSync(`/proc/${child}/exe`) === '/usr/bin/sleep' ? child : undefined;
+    });
+    assert.match(readFileSync(`/proc/${pid}/status`, 'utf8'), new RegExp(`^NSpid:\\s+${pid}\\s+1$`, 'm'));
+    writeFileSync(`/tmp/perf-${pid}.map`, mapLines('decoy', 4));
+    const { processor, names, refused, shutdown } = hostileSetup();
+    await processor.start(testHost());
+    try {
+      assert.deepEqual(await names([{ pid, frames: [{ kind: 'user', address: 0x1004n }] }]), [['in_container']]);
+      await shutdown();
+    } finally {
+      await processor.shutdown();
+    }
+    assert.equal(await refused('symlink'), undefined);
+  } finally {
+    // --kill-child: the namespace's processes go with it.
+    unshare.kill('SIGKILL');
+    await exited;
+    rmSync(`/tmp/perf-${pid}.map`, { force: true });
+  }
+});
