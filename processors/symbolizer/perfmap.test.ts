@@ -500,3 +500,41 @@ test('a process in its own pid and mount namespace: its map is the one in its /t
     rmSync(`/tmp/perf-${pid}.map`, { force: true });
   }
 });
+
+test('appended lines merge into the table as perf reads the file: for every start, the last line read wins', async () => {
+  const program = await sleeper();
+  const { processor, names, shutdown } = hostileSetup();
+  await processor.start(testHost());
+  // A fixed pseudo-random sequence (xorshift), so that a failure can be replayed.
+  let state = 0x9e3779b9;
+  const random = (below: number) => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) % below;
+  };
+  // Starts on a 0x100 grid of 400 slots, code 0x10 long: many lines land on a start seen before, in a later append or the same one.
+  const slots = 400;
+  const expected = new Map<number, string>();
+  const frames = Array.from({ length: slots }, (_, slot) => ({ kind: 'user' as const, address: BigInt(0x1000 + slot * 0x100 + 4) }));
+  try {
+    for (let round = 0; round < 6; round++) {
+      const lines: string[] = [];
+      // Sorted rounds take the path that skips sorting.
+      const count = [300, 1, 50, 0, 200, 120][round];
+      for (let k = 0; k < count; k++) {
+        const slot = round === 2 ? k * 3 : random(slots);
+        const name = `r${round}_l${k}_${'x'.repeat(random(40))}`;
+        lines.push(`${(0x1000 + slot * 0x100).toString(16)} 10 ${name}\n`);
+        expected.set(slot, name);
+      }
+      appendFileSync(program.perfMap, lines.join(''));
+      const [named] = await names([{ pid: program.pid, frames }]);
+      assert.deepEqual(named, frames.map((_, slot) => expected.get(slot)), `after round ${round}`);
+    }
+    await shutdown();
+  } finally {
+    await processor.shutdown();
+    await program.stop();
+  }
+});

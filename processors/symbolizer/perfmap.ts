@@ -70,49 +70,81 @@ class SymbolTable {
       }
     }
     if (found < 0 || address >= this.ends[found]) return undefined;
-    return this.names.toString('utf8', found === 0 ? 0 : this.nameEnds[found - 1], this.nameEnds[found]);
+    return this.names.toString('utf8', this.nameStart(found), this.nameEnds[found]);
   }
 
-  /** This table with `added` (lines read after all of this table's), the later line winning for a start seen twice. */
+  /**
+   * This table with `added` (lines read after all of this table's), the later line winning for a start seen
+   * twice. This table's entries between two added ones are copied as a block: a large map that grows by a few
+   * lines costs about a copy of its memory.
+   */
   merge(added: TableBuilder): SymbolTable {
     if (added.count === 0) return this;
-    const order = new Uint32Array(added.count);
-    for (let i = 0; i < order.length; i++) order[i] = i;
-    // By start, then in file order: among equal starts the last one read wins below.
-    order.sort((a, b) => added.starts[a] - added.starts[b] || a - b);
-    // Picks: i >= 0 is this table's entry i, -1 - j is added entry j.
-    const picks = new Int32Array(this.count + added.count);
-    const startOf = (pick: number) => (pick >= 0 ? this.starts[pick] : added.starts[-1 - pick]);
-    const nameLength = (pick: number) => (pick >= 0 ? this.nameEnds[pick] - (pick === 0 ? 0 : this.nameEnds[pick - 1]) : added.nameLength(-1 - pick));
-    let count = 0;
-    let nameBytes = 0;
-    for (let i = 0, k = 0; i < this.count || k < order.length; ) {
-      // On equal starts this table's entry comes first, so the added one replaces it.
-      const pick = k >= order.length || (i < this.count && this.starts[i] <= added.starts[order[k]]) ? i++ : -1 - order[k++];
-      if (count > 0 && startOf(picks[count - 1]) === startOf(pick)) nameBytes -= nameLength(picks[--count]);
-      picks[count++] = pick;
-      nameBytes += nameLength(pick);
+    const unique = added.sortedUnique();
+    // Where each added entry goes among this table's, and which of them it replaces.
+    const at = new Uint32Array(unique.length);
+    let replaced = 0;
+    let nameBytes = this.names.length;
+    for (let u = 0, i = 0; u < unique.length; u++) {
+      const start = added.starts[unique[u]];
+      i = this.lowerBound(start, i);
+      at[u] = i;
+      if (i < this.count && this.starts[i] === start) {
+        replaced++;
+        nameBytes -= this.nameEnd(i) - this.nameStart(i);
+      }
+      nameBytes += added.nameLength(unique[u]);
     }
+    const count = this.count - replaced + unique.length;
     const starts = new Float64Array(count);
     const ends = new Float64Array(count);
     const nameEnds = new Uint32Array(count);
     const names = Buffer.allocUnsafeSlow(nameBytes);
+    let p = 0;
     let written = 0;
-    for (let p = 0; p < count; p++) {
-      const pick = picks[p];
-      if (pick >= 0) {
-        starts[p] = this.starts[pick];
-        ends[p] = this.ends[pick];
-        written = copyBytes(this.names, pick === 0 ? 0 : this.nameEnds[pick - 1], this.nameEnds[pick], names, written);
-      } else {
-        const j = -1 - pick;
-        starts[p] = added.starts[j];
-        ends[p] = added.ends[j];
-        written = added.copyName(j, names, written);
-      }
-      nameEnds[p] = written;
+    let i = 0;
+    const copyRun = (to: number) => {
+      if (to === i) return;
+      starts.set(this.starts.subarray(i, to), p);
+      ends.set(this.ends.subarray(i, to), p);
+      const from = this.nameStart(i);
+      names.set(this.names.subarray(from, this.nameEnd(to - 1)), written);
+      const shift = written - from;
+      for (let k = i; k < to; k++) nameEnds[p++] = this.nameEnds[k] + shift;
+      written = nameEnds[p - 1];
+      i = to;
+    };
+    for (let u = 0; u < unique.length; u++) {
+      copyRun(at[u]);
+      const j = unique[u];
+      if (i < this.count && this.starts[i] === added.starts[j]) i++;
+      starts[p] = added.starts[j];
+      ends[p] = added.ends[j];
+      written = added.copyName(j, names, written);
+      nameEnds[p++] = written;
     }
+    copyRun(this.count);
     return new SymbolTable(starts, ends, nameEnds, names);
+  }
+
+  /** The first entry from `from` on whose start is not below `start`. */
+  private lowerBound(start: number, from: number): number {
+    let low = from;
+    let high = this.count;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.starts[middle] < start) low = middle + 1;
+      else high = middle;
+    }
+    return low;
+  }
+
+  private nameStart(i: number): number {
+    return i === 0 ? 0 : this.nameEnds[i - 1];
+  }
+
+  private nameEnd(i: number): number {
+    return this.nameEnds[i];
   }
 }
 
@@ -146,6 +178,21 @@ class TableBuilder {
     this.starts[this.count] = start;
     this.ends[this.count] = end;
     this.nameEnds[this.count++] = this.nameBytes;
+  }
+
+  /** Indices of the entries by start, only the last line read for each start. */
+  sortedUnique(): Uint32Array {
+    const order = new Uint32Array(this.count);
+    let ascending = true;
+    for (let i = 0; i < order.length; i++) {
+      order[i] = i;
+      if (i > 0 && this.starts[i] <= this.starts[i - 1]) ascending = false;
+    }
+    if (ascending) return order;
+    order.sort((a, b) => this.starts[a] - this.starts[b] || a - b);
+    let kept = 0;
+    for (let k = 0; k < order.length; k++) if (k + 1 === order.length || this.starts[order[k + 1]] !== this.starts[order[k]]) order[kept++] = order[k];
+    return order.subarray(0, kept);
   }
 
   nameLength(i: number): number {
