@@ -3,22 +3,31 @@
  * beside a second process that hammers the same counter (same comm, same cgroup: the same key), with a
  * 100 ms collection interval, so that many drains happen while both count. The total must be the
  * exact sum of both, and the counts must have arrived over many drains, or the test proves nothing.
- * The processes are test/workloads/exact_calls, filtered by its comm, so other activity cannot add.
+ * The processes are test/workloads/exact_calls, copied under a name of this run's own and filtered by
+ * that comm, so other activity cannot add. First, the mechanism itself: a drain after swapBanks()
+ * holds every call of a program that was still running when the swap began.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { before, test } from 'node:test';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { after, before, test } from 'node:test';
 import type { Component } from '../../collector/component.js';
 import { projectPath } from '../../collector/paths.js';
+import { BpfObject, onlineCpus } from '../../native/index.js';
 import { MetricsSink, testHost, testSettings } from '../../test/support/components.js';
 import { processReceiverFactory } from '../process/factory.js';
 import { syscallsReceiverFactory } from '../syscalls/factory.js';
 import { tcpReceiverFactory } from '../tcp/factory.js';
 
-const COMM = 'exact_calls';
-const WORKLOAD = projectPath('build/workloads', COMM);
+/** This run's own comm: a concurrent run, or anything else on the machine, cannot add to its counts. */
+const COMM = `exact${process.pid}`.slice(0, 15);
+const directory = mkdtempSync(join(tmpdir(), 'counter-banks-'));
+const WORKLOAD = join(directory, COMM);
 const INTERVAL = '100ms';
 /** Drains that must have carried counts of the workload: at 100 ms, a run of a second or more gives ten. */
 const MIN_DRAINS_WITH_COUNTS = 8;
@@ -26,7 +35,9 @@ const MIN_DRAINS_WITH_COUNTS = 8;
 before(() => {
   const make = spawnSync('make', ['-s', '-C', projectPath('test/workloads')], { encoding: 'utf8' });
   assert.equal(make.status, 0, `make -C test/workloads failed: ${make.stderr}`);
+  copyFileSync(projectPath('build/workloads/exact_calls'), WORKLOAD);
 });
+after(() => rmSync(directory, { recursive: true, force: true }));
 
 /** Runs exact_calls with `args` to its end; it exits 0 only if every call did what was asked. */
 async function run(...args: (string | number)[]): Promise<void> {
@@ -46,6 +57,96 @@ async function record(receiver: Component, workloads: () => Promise<unknown>): P
     await receiver.shutdown();
   }
 }
+
+const u32 = (value: number) => Buffer.from(new Uint32Array([value]).buffer);
+const u64At = (buffer: Buffer | null) => (buffer ? Number(buffer.readBigUInt64LE(0)) : 0);
+
+/** Runs `command` with this process's main thread on `cpu` (taskset, util-linux), then puts its CPUs back. */
+async function onCpu<T>(cpu: number, command: () => Promise<T>): Promise<T> {
+  const taskset = (...args: string[]) => {
+    const result = spawnSync('taskset', args, { encoding: 'utf8' });
+    assert.equal(result.status, 0, `taskset ${args.join(' ')} failed (util-linux installed?): ${result.stderr}`);
+    return result.stdout;
+  };
+  const mask = /: (\S+)\s*$/.exec(taskset('-p', String(process.pid)))![1];
+  taskset('-p', '-c', String(cpu), String(process.pid));
+  try {
+    return await command();
+  } finally {
+    taskset('-p', mask, String(process.pid));
+  }
+}
+
+/**
+ * Runs exact_calls getppid under test/bpf/slow_counter.bpf.c, whose program spins for milliseconds
+ * between reading the bank and counting in it, and switches banks over and over while it runs, with
+ * `retire` (which returns the bank to drain). Returns, per switch, the calls entered before it began,
+ * the calls counted by then in drained banks, and the calls the retiring bank held just before.
+ * The workload and this thread run on different CPUs: on one CPU, the thread would only run while
+ * no program does.
+ */
+async function switchWhileCounting(retire: (object: BpfObject) => Promise<number>) {
+  const cpus = onlineCpus();
+  assert.ok(cpus.length >= 2, `two online CPUs are needed to switch banks while a program runs, found ${cpus.length}`);
+  return onCpu(cpus[0], () => countOnCpu(cpus[1], retire));
+}
+
+async function countOnCpu(cpu: number, retire: (object: BpfObject) => Promise<number>) {
+  const object = BpfObject.open(projectPath('build/test-bpf/slow_counter.bpf.o'));
+  const switches: { entered: number; drained: number; heldBefore: number }[] = [];
+  try {
+    object.load();
+    object.attach('count_slowly', { kind: 'auto' });
+    // taskset execs the workload: the pid stays the same.
+    const child = spawn('taskset', ['-c', String(cpu), WORKLOAD, 'wait', 'getppid', '150'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const exited = once(child, 'exit');
+    object.update('target', u32(0), u32(child.pid!));
+    child.stdin!.end('g');
+    let running = true;
+    void exited.then(() => (running = false));
+    let drained = 0;
+    for (let current = 0; running; ) {
+      const entered = u64At(object.lookup('entered', u32(0)));
+      const heldBefore = u64At(object.lookup(`finished_${current}`, u32(0)));
+      const bank = await retire(object);
+      current = bank ^ 1;
+      drained += u64At(object.drain(`finished_${bank}`).values);
+      switches.push({ entered, drained, heldBefore: drained - heldBefore });
+      await sleep(Math.random() * 10);
+    }
+    const [code] = await exited;
+    assert.equal(code, 0, 'taskset exact_calls wait getppid failed');
+    drained += u64At(object.drain(`finished_${await retire(object)}`).values); // the calls since the last switch
+    return { switches, entered: u64At(object.lookup('entered', u32(0))), drained };
+  } finally {
+    object.close();
+  }
+}
+
+test('a drain after swapBanks holds every call of a program that was still running when the swap began', async (t) => {
+  const { switches, entered, drained } = await switchWhileCounting((object) => object.swapBanks());
+  for (const [i, { entered, drained }] of switches.entries())
+    assert.ok(drained >= entered, `switch ${i}: ${entered} calls had entered before it, only ${drained} were drained by then`);
+  // Calls that had entered but not finished when the retiring bank was looked at: the swap had to wait for them.
+  const waited = switches.filter(({ entered, heldBefore }) => entered > heldBefore).length;
+  t.diagnostic(`${waited} of ${switches.length} swaps waited for a running call; ${entered} calls`);
+  assert.ok(waited >= 10, `only ${waited} of ${switches.length} switches found a call still running: the test proved nothing`);
+  assert.ok(entered > 0);
+  assert.equal(drained, entered, 'every call drained once');
+});
+
+test('without the wait, the same drains miss calls still running: the test above can fail', async (t) => {
+  // The flip alone, as a sleep-less bank switch would do it.
+  const flipOnly = async (object: BpfObject) => {
+    const bank = object.lookup('counter_bank', u32(0))!.readUInt32LE(0);
+    object.update('counter_bank', u32(0), u32(bank ^ 1));
+    return bank;
+  };
+  const { switches } = await switchWhileCounting(flipOnly);
+  const missed = switches.filter(({ entered, drained }) => drained < entered).length;
+  t.diagnostic(`${missed} of ${switches.length} drains without the wait missed a running call`);
+  assert.ok(missed >= 5, `only ${missed} of ${switches.length} drains without the wait missed a running call`);
+});
 
 /** Batches that carried a non-zero point of `metric` matching `attributes`: the drains that found counts. */
 function drainsWithCounts(sink: MetricsSink, metric: string, attributes: Record<string, string>): number {

@@ -6,6 +6,7 @@
  *   exact_calls exec N             N children, each one execve() of this program ("exit": exits at once)
  *   exact_calls connect PORT N     N TCP connects to 127.0.0.1:PORT, each closed with a reset (no TIME_WAIT)
  *   exact_calls exit               nothing
+ *   exact_calls wait ...           any of the above once a byte arrives on stdin (so a test can watch its pid first)
  *
  * Its comm is its file name, "exact_calls", which tests filter on. It prints
  * nothing and exits 0 only if every call did what was asked (a connect that
@@ -110,6 +111,14 @@ static int do_connect(long port, long n)
 
 int main(int argc, char **argv)
 {
+	char go;
+
+	if (argc > 2 && strcmp(argv[1], "wait") == 0) {
+		if (read(STDIN_FILENO, &go, 1) != 1)
+			return 1;
+		argc--;
+		argv++;
+	}
 	if (argc == 2 && strcmp(argv[1], "exit") == 0)
 		return 0;
 	if (argc == 3 && strcmp(argv[1], "getppid") == 0)
@@ -120,6 +129,6 @@ int main(int argc, char **argv)
 		return do_exec(count_arg(argv[2]));
 	if (argc == 4 && strcmp(argv[1], "connect") == 0)
 		return do_connect(count_arg(argv[2]), count_arg(argv[3]));
-	fprintf(stderr, "usage: exact_calls getppid N | enoent N | exec N | connect PORT N | exit\n");
+	fprintf(stderr, "usage: exact_calls [wait] getppid N | enoent N | exec N | connect PORT N | exit\n");
 	return 2;
 }
