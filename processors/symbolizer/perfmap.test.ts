@@ -538,3 +538,66 @@ test('appended lines merge into the table as perf reads the file: for every star
     await program.stop();
   }
 });
+
+/** A FUSE file system whose root is an empty directory and which never answers a lookup in it, as a hung mount. */
+const HUNG_FILE_SYSTEM = `#define FUSE_USE_VERSION 31
+#include <fuse.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+static int getattr(const char *path, struct stat *st, struct fuse_file_info *fi) {
+  (void)fi;
+  if (strcmp(path, "/") != 0) for (;;) pause();
+  memset(st, 0, sizeof *st);
+  st->st_mode = S_IFDIR | 0755;
+  st->st_nlink = 2;
+  return 0;
+}
+static const struct fuse_operations operations = { .getattr = getattr };
+int main(int argc, char *argv[]) { return fuse_main(argc, argv, &operations, NULL); }
+`;
+
+test('a perf map on a file system that never answers (a hung FUSE mount) holds up the lookup for 5 s once, then not at all; shutdown completes', async () => {
+  const dir = temporaryDir();
+  writeFileSync(join(dir.path, 'hung.c'), HUNG_FILE_SYSTEM);
+  const [cflags, libs] = ['--cflags', '--libs'].map((flag) => execFileSync('pkg-config', [flag, 'fuse3'], { encoding: 'utf8' }).trim().split(/\s+/));
+  execFileSync('gcc', [...cflags, join(dir.path, 'hung.c'), ...libs, '-o', join(dir.path, 'hungfs')]);
+  writeFileSync(join(dir.path, 'pause.c'), '#include <unistd.h>\nint main(void) { for (;;) pause(); }\n');
+  const root = join(dir.path, 'root');
+  mkdirSync(join(root, 'tmp'), { recursive: true });
+  execFileSync('gcc', ['-static', '-O1', join(dir.path, 'pause.c'), '-o', join(root, 'pause')]);
+  // The process's /tmp is the hung file system; -f: in the foreground, so that killing it ends the mount's requests.
+  const server = spawn(join(dir.path, 'hungfs'), ['-f', join(root, 'tmp')], { stdio: 'ignore' });
+  const serverExited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+  let hung: Sleeper | undefined;
+  let normal: Sleeper | undefined;
+  const { processor, names, refused, warnings, shutdown } = hostileSetup();
+  try {
+    await eventually('the FUSE mount', 10_000, async () => (readFileSync('/proc/self/mountinfo', 'utf8').includes(` ${join(root, 'tmp')} `) ? true : undefined));
+    hung = await sleeper({ command: ['chroot', root, '/pause'], executable: join(root, 'pause') });
+    normal = await sleeper();
+    writeFileSync(normal.perfMap, mapLines('normal', 4));
+    await processor.start(testHost());
+    const samples = [{ pid: hung.pid, frames: [jitFrame(1)] }, { pid: normal.pid, frames: [jitFrame(1)] }];
+    let started = Date.now();
+    assert.deepEqual(await names(samples), [[undefined], ['normal_1']]);
+    const first = Date.now() - started;
+    assert.ok(first >= 4_900, `the first batch waited for the hung lookup's deadline, ${first} ms`);
+    started = Date.now();
+    assert.deepEqual(await names(samples), [[undefined], ['normal_1']]);
+    // Generous for a loaded machine, and far below the deadline: the batch did not wait for the lookup again.
+    assert.ok(Date.now() - started < 2_500, `the next batch does not wait for the lookup still hung, ${Date.now() - started} ms`);
+    await shutdown();
+  } finally {
+    // A dead server's mount answers every request, the hung one included, with ENOTCONN.
+    server.kill('SIGKILL');
+    await serverExited;
+    await processor.shutdown();
+    execFileSync('umount', ['-l', join(root, 'tmp')]);
+    await hung?.stop();
+    await normal?.stop();
+    dir.remove();
+  }
+  assert.equal(await refused('stalled'), 1);
+  assert.match(warnings.find((w) => w.pid === hung!.pid)!.msg, /refused \(stalled\): no answer from its file system within 5 s/);
+});

@@ -21,7 +21,7 @@ import { lstat, open, readFile, type FileHandle } from 'node:fs/promises';
 import type { CreateSettings } from '../../collector/component.js';
 import type { SymbolizerConfig } from './config.js';
 
-export type PerfMapRefusal = 'symlink' | 'not_regular' | 'wrong_owner' | 'unreadable' | 'too_large' | 'over_budget';
+export type PerfMapRefusal = 'symlink' | 'not_regular' | 'wrong_owner' | 'unreadable' | 'too_large' | 'over_budget' | 'stalled';
 type Outcome = 'ok' | 'missing' | PerfMapRefusal;
 
 /** Opens a path for fstat only: Linux's O_PATH, which Node's fs.constants does not export. */
@@ -34,6 +34,11 @@ const ENTRY_BYTES = 20;
 const MIB = 1024 * 1024;
 /** A process found without a usable perf map is looked at again after this long: a JIT agent may attach later. */
 const RECHECK_MS = 30_000;
+/**
+ * How long a lookup waits for its process's perf map to be read. Past it (a hung FUSE or network mount at the
+ * process's /tmp), lookups for that process stop waiting until the read ends: a batch is held up once, not each time.
+ */
+const STALLED_MS = 5_000;
 
 /** Entries sorted by start, with unique starts; names as UTF-8 bytes, decoded on lookup. Immutable. */
 class SymbolTable {
@@ -498,7 +503,7 @@ export interface PerfMapTable {
 /** Perf maps of the processes seen in profiles, dropped when their process exits. */
 export class PerfMaps {
   private readonly byPid = new Map<number, PerfMap>();
-  private readonly refreshing = new Map<number, Promise<PerfMapTable | undefined>>();
+  private readonly refreshing = new Map<number, { table: Promise<PerfMapTable | undefined>; since: number }>();
   /** The reasons already logged and counted for each process. */
   private readonly reported = new Map<number, Set<PerfMapRefusal>>();
   private readonly budget: Budget;
@@ -512,17 +517,33 @@ export class PerfMaps {
     this.budget = new Budget(config.perf_map_max_total_mib * MIB);
   }
 
-  /** The process's perf map, brought up to date; undefined if it writes none. One refresh at a time per pid. */
+  /**
+   * The process's perf map, brought up to date; undefined if it writes none, if it was refused, or if it could
+   * not be read within STALLED_MS. One refresh at a time per pid.
+   */
   async get(pid: number): Promise<PerfMapTable | undefined> {
     const known = this.byPid.get(pid);
     const retryNow = known?.refused?.reason === 'over_budget' && known.refused.generation !== this.budget.generation;
     if (known && known.retryAt > Date.now() && !retryNow) return undefined;
     let pending = this.refreshing.get(pid);
     if (!pending) {
-      pending = this.load(pid).finally(() => this.refreshing.delete(pid));
-      this.refreshing.set(pid, pending);
+      const refresh = { table: this.load(pid).finally(() => this.refreshing.delete(pid)), since: Date.now() };
+      this.refreshing.set(pid, (pending = refresh));
     }
-    return pending;
+    const wait = pending.since + STALLED_MS - Date.now();
+    if (wait <= 0) return undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const stalled = new Promise<'stalled'>((resolve) => {
+      timer = setTimeout(() => resolve('stalled'), wait);
+    });
+    try {
+      const table = await Promise.race([pending.table, stalled]);
+      if (table !== 'stalled') return table;
+    } finally {
+      clearTimeout(timer);
+    }
+    this.reportRefusal(pid, this.byPid.get(pid)?.path ?? `/proc/${pid}/root/tmp`, 'stalled', `no answer from its file system within ${STALLED_MS / 1000} s (a hung mount?); not waited for again until it answers`);
+    return undefined;
   }
 
   private async load(pid: number): Promise<PerfMapTable | undefined> {
@@ -536,17 +557,17 @@ export class PerfMaps {
     const outcome = await map.refresh();
     this.reportBytes();
     if (outcome === 'ok') return map.table;
-    if (outcome !== 'missing') this.reportRefusal(map, outcome);
+    if (outcome !== 'missing') this.reportRefusal(pid, map.path, outcome, map.detail);
     return undefined;
   }
 
-  private reportRefusal(map: PerfMap, reason: PerfMapRefusal): void {
-    let reasons = this.reported.get(map.pid);
-    if (!reasons) this.reported.set(map.pid, (reasons = new Set()));
+  private reportRefusal(pid: number, path: string, reason: PerfMapRefusal, detail: string): void {
+    let reasons = this.reported.get(pid);
+    if (!reasons) this.reported.set(pid, (reasons = new Set()));
     if (reasons.has(reason)) return;
     reasons.add(reason);
     this.settings.telemetry.count('symbolizer_perf_maps_refused_total', 'Processes whose perf map the symbolizer refused to read, by reason (each process counted once per reason).', 1, { reason });
-    this.settings.logger.warn({ component: this.settings.id.id, pid: map.pid, reason }, `perf map ${map.path} refused (${reason}): ${map.detail}; JIT frames of process ${map.pid} stay unnamed`);
+    this.settings.logger.warn({ component: this.settings.id.id, pid, reason }, `perf map ${path} refused (${reason}): ${detail}; JIT frames of process ${pid} stay unnamed`);
   }
 
   private reportBytes(): void {
