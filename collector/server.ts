@@ -36,11 +36,12 @@ export function createServer({ statuses, processes, http }: ServerDeps): Fastify
   }));
   // Alive while the server answers (liveness); /healthz says whether the pipeline works (readiness).
   app.get('/livez', async () => ({ alive: true }));
-  // Healthy while every component that should be running is: a failed receiver makes it 503 with the reasons.
+  // Healthy while every component that should be running is: a failed component, or a receiver whose
+  // collection has not completed for three intervals, makes it 503 naming them; receivers' last collection is listed.
   app.get('/healthz', async (_request, reply) => {
-    const failed = statuses.snapshot().filter((s) => s.status === 'permanent_error');
-    reply.code(failed.length ? 503 : 200);
-    return { healthy: failed.length === 0, failed: failed.map(({ id, kind, message }) => ({ id, kind, message })) };
+    const health = statuses.health();
+    reply.code(health.healthy ? 200 : 503);
+    return health;
   });
   return app;
 }
