@@ -115,8 +115,8 @@ describe('the rule: beyond the loopback, TLS or a bearer token', () => {
     const missing = join(dir, 'missing.key');
     writeFileSync(path, pipeline({ endpoint: '127.0.0.1:0', tls: { cert_file: certificates.serverCert, key_file: missing } }));
     const result = spawnSync(projectPath('bin/ebpf-collector'), ['run', '--config', path], { encoding: 'utf8', timeout: 60_000 });
-    assert.notEqual(result.status, 0);
-    assert.match(result.stderr, new RegExp(`service::http::tls::key_file: cannot read ${missing.replace(/[.]/g, '\\.')}: ENOENT`));
+    assert.equal(result.status, 2, result.stderr);
+    assert.match(result.stderr, new RegExp(`^invalid configuration in ${path.replace(/[.]/g, '\\.')}:\n  service::http::tls::key_file: cannot read ${missing.replace(/[.]/g, '\\.')}: ENOENT`));
   });
 });
 

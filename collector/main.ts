@@ -77,14 +77,18 @@ export async function main(argv: string[], factories: Factory[]): Promise<number
     config = loadConfigFile(configPath, factories);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    process.stderr.write(`invalid configuration in ${configPath}:\n${error.problems.map((p) => `  ${p.path ? `${p.path}: ` : ''}${p.message}`).join('\n')}\n`);
-    return EXIT_CONFIG;
+    return reportConfigError(configPath, error);
   }
   if (command === 'validate') {
     process.stdout.write(`${configPath}: valid (${config.pipelines.map((p) => p.id).join(', ')})\n`);
     return EXIT_OK;
   }
   return run(config, configPath);
+}
+
+function reportConfigError(configPath: string, error: ConfigError): number {
+  process.stderr.write(`invalid configuration in ${configPath}:\n${error.problems.map((p) => `  ${p.path ? `${p.path}: ` : ''}${p.message}`).join('\n')}\n`);
+  return EXIT_CONFIG;
 }
 
 /** Why the collector stops: a signal, or an error nobody caught. */
@@ -115,7 +119,14 @@ function stopRequests(logger: Logger): Promise<StopReason> {
 async function run(config: CollectorConfig, configPath: string): Promise<number> {
   const logger = createLogger(config.service.logLevel);
   const stop = stopRequests(logger);
-  const collector = new Collector(config, logger);
+  let collector: Collector;
+  try {
+    // Files the settings name (TLS keys, token files) are read here: one that cannot be is a configuration error too.
+    collector = new Collector(config, logger);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    return reportConfigError(configPath, error);
+  }
   logger.info({ config: configPath, version: VERSION }, 'starting');
   const startFailure = collector.start().then(
     () => undefined,
