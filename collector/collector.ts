@@ -8,6 +8,7 @@ import { ProcessTable } from './processes.js';
 import { createServer, listen } from './server.js';
 import { StatusRegistry } from './status.js';
 import { SelfTelemetry } from './telemetry.js';
+import { setDisabledKernelFeatures } from '../receivers/common/kernel-requirements.js';
 
 export class Collector {
   readonly telemetry = new SelfTelemetry();
@@ -33,6 +34,7 @@ export class Collector {
   }
 
   private async startAll(): Promise<string> {
+    setDisabledKernelFeatures(this.config.service.disabledKernelFeatures);
     await this.graph.start({ processes: this.processes, selfTelemetry: this.telemetry, http: this.server });
     const { endpoint } = this.config.service.http;
     let address: string;

@@ -184,6 +184,11 @@ interface NativeAddon {
   onlineCpus(): number[];
   libbpfVersion(): string;
   bpfProgramIds(): Uint32Array;
+  kernelBtf(): boolean;
+  kernelBtfHas(kind: 'func' | 'typedef' | 'struct', name: string): boolean;
+  probeProgramType(type: string): boolean;
+  probeMapType(type: string): boolean;
+  probeHelper(programType: string, helper: string): boolean;
 }
 
 function loadAddon(): NativeAddon {
@@ -230,3 +235,19 @@ export function libbpfVersion(): string {
 export function bpfProgramIds(): Uint32Array {
   return addon.bpfProgramIds();
 }
+
+/**
+ * What the running kernel's BPF supports, asked of the kernel (native/src/kernel_features.cc).
+ * Types use libbpf's names (`raw_tracepoint`, `tracing` for tp_btf, `task_storage`), helpers
+ * their names without `bpf_` (`loop`); an unknown name throws, a kernel that refuses answers false.
+ */
+export const kernelProbes = {
+  /** The kernel's own BTF (/sys/kernel/btf/vmlinux) loads. */
+  btf: (): boolean => addon.kernelBtf(),
+  /** The kernel's BTF has a type of this kind and name: a kfunc (`func`), a tp_btf hook (`typedef` btf_trace_<event>). */
+  btfHas: (kind: 'func' | 'typedef' | 'struct', name: string): boolean => addon.kernelBtfHas(kind, name),
+  programType: (type: string): boolean => addon.probeProgramType(type),
+  mapType: (type: string): boolean => addon.probeMapType(type),
+  /** Programs of `programType` may call the helper. */
+  helper: (programType: string, helper: string): boolean => addon.probeHelper(programType, helper),
+};

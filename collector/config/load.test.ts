@@ -58,6 +58,7 @@ test('a valid pipeline merges user config over defaults', () => {
     logLevel: 'info',
     shutdownTimeoutMs: 15_000,
     consumeTimeoutMs: { processors: 10_000, connectors: 10_000, exporters: 30_000 },
+    disabledKernelFeatures: [],
   });
 });
 

@@ -12,6 +12,7 @@ import { LOG_LEVELS, type LogLevel } from '../logger.js';
 import { ConfigError, type ConfigProblem, joinPath, problemsFromZod } from './errors.js';
 import { securedServerSchema, type SecuredServerConfig } from '../http-security.js';
 import { describeValue, duration } from './types.js';
+import { KERNEL_FEATURE_NAMES, type KernelFeatureName } from '../../receivers/common/kernel-requirements.js';
 
 const PIPELINE_KINDS = ['receiver', 'processor', 'exporter'] as const;
 type PipelineKind = (typeof PIPELINE_KINDS)[number];
@@ -49,6 +50,8 @@ export interface ServiceConfig {
   shutdownTimeoutMs: number;
   /** How long a component of each kind may hold one batch before it is abandoned (dropped and counted). */
   consumeTimeoutMs: { processors: number; connectors: number; exporters: number };
+  /** Kernel features treated as missing, so that receivers take their fallbacks or refuse (receivers/common/kernel-requirements.ts). */
+  disabledKernelFeatures: KernelFeatureName[];
 }
 
 export interface CollectorConfig {
@@ -75,6 +78,7 @@ const serviceSchema = z
       })
       .strict()
       .default({}),
+    kernel_features: z.object({ disable: z.array(z.enum(KERNEL_FEATURE_NAMES)).default([]) }).strict().default({}),
   })
   .strict();
 
@@ -262,6 +266,7 @@ export function resolveConfig(document: unknown, factories: Factory[]): Collecto
       logLevel: service.data.telemetry.logs.level,
       shutdownTimeoutMs: service.data.shutdown_timeout,
       consumeTimeoutMs: service.data.consume_timeout,
+      disabledKernelFeatures: service.data.kernel_features.disable,
     },
   };
 }

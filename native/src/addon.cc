@@ -8,6 +8,7 @@
 #include "cpus.h"
 #include "diagnostics.h"
 #include "elf_symbolizer.h"
+#include "kernel_features.h"
 #include "kernel_symbols.h"
 #include "prog_ids.h"
 
@@ -57,6 +58,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("onlineCpus", Napi::Function::New<ebpf::OnlineCpuList>(env, "onlineCpus"));
   exports.Set("libbpfVersion", Napi::Function::New<ebpf::LibbpfVersion>(env, "libbpfVersion"));
   exports.Set("bpfProgramIds", Napi::Function::New<ebpf::BpfProgramIds>(env, "bpfProgramIds"));
+  ebpf::DefineKernelFeatures(env, exports);
   return exports;
 }
 

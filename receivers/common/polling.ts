@@ -5,6 +5,7 @@
  */
 import { BpfObject } from '../../native/index.js';
 import type { Component, CreateSettings, Host } from '../../collector/component.js';
+import { objectForKernel } from './kernel-requirements.js';
 import type { Heartbeat } from '../../collector/status.js';
 
 export abstract class PollingReceiver implements Component {
@@ -88,7 +89,7 @@ export abstract class PollingBpfReceiver extends PollingReceiver {
   protected abstract attach(object: BpfObject, host: Host): void | Promise<void>;
 
   protected override async open(host: Host): Promise<BpfObject> {
-    const object = BpfObject.open(this.objectPath);
+    const object = BpfObject.open(objectForKernel(this.objectPath));
     this.owned = object;
     object.load();
     await this.attach(object, host);

@@ -13,6 +13,7 @@
  */
 import type { CreateSettings } from '../../collector/component.js';
 import { bpfObjectPath } from '../../collector/paths.js';
+import { objectForKernel } from '../common/kernel-requirements.js';
 import { BpfObject, type AttachSpec } from '../../native/index.js';
 import { PollingReceiver } from '../common/polling.js';
 
@@ -86,7 +87,7 @@ export function syscallsReceiversPending(): number {
 export function acquire(part: ProbePart): SyscallProbe {
   let probe = probes.find((candidate) => !candidate.parts.has(part));
   if (!probe) {
-    const object = BpfObject.open(bpfObjectPath('syscalls'));
+    const object = BpfObject.open(objectForKernel(bpfObjectPath('syscalls')));
     try {
       object.load();
     } catch (error) {

@@ -8,6 +8,7 @@ import { closeSync, existsSync, fstatSync, openSync, readdirSync } from 'node:fs
 import { join } from 'node:path';
 import type { Logger } from '../../collector/logger.js';
 import { bpfObjectPath } from '../../collector/paths.js';
+import { objectForKernel } from '../common/kernel-requirements.js';
 import { BpfObject } from '../../native/index.js';
 import { cString } from '../common/polling.js';
 import { NAMES_REQUEST_SIZE, NAMES_STATE, SYSCALL_NAME_LEN } from './layout.js';
@@ -50,7 +51,7 @@ function syscallEventEnableFile(): string {
 function readFromKernel(): Map<number, string> {
   const enableFile = syscallEventEnableFile();
   const fd = openSync(enableFile, 'r'); // opening does not enable the event
-  const object = BpfObject.open(bpfObjectPath('syscalls'));
+  const object = BpfObject.open(objectForKernel(bpfObjectPath('syscalls')));
   try {
     object.load();
     const zero = Buffer.alloc(4);
