@@ -44,6 +44,8 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
   /** kallsymsVersion() when `kernel` was read. */
   private kernelVersion?: string;
   private kernelLoading?: Promise<void>;
+  /** Why the last read of kallsyms failed: logged once, not again at each new version while it stays so. */
+  private kernelProblem?: string;
   private readonly perfMaps: PerfMaps;
   private readonly processMappings = new ProcessMappingsReader();
   private readonly inFlight = new Set<Promise<void>>();
@@ -147,11 +149,13 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
       .read()
       .then(() => {
         this.kernelRead = true;
+        this.kernelProblem = undefined;
       })
       .catch((error: Error) => {
         // Without kallsyms kernel frames keep their addresses; user frames are unaffected.
         this.kernelRead = false;
-        this.settings.logger.warn({ component: this.settings.id.id }, `kernel frames stay unnamed: ${error.message}`);
+        if (error.message !== this.kernelProblem) this.settings.logger.warn({ component: this.settings.id.id }, `kernel frames stay unnamed: ${error.message}`);
+        this.kernelProblem = error.message;
       })
       .finally(() => {
         this.kernelVersion = version;

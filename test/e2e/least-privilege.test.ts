@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,7 +60,12 @@ const maskOf = (names: string[]) =>
 const ourBounding = capabilitySet(readFileSync('/proc/self/status', 'utf8'), 'CapBnd');
 const grantable = capabilities.filter((name) => (ourBounding & maskOf([name])) !== 0n);
 /** As Kubernetes starts the container: uid 0, these capabilities bounding, permitted and effective, no inheritable ones, no new privileges. */
-const setpriv = ['setpriv', '--bounding-set', `-all,${grantable.map((c) => `+${c.toLowerCase()}`).join(',')}`, '--inh-caps', '-all', '--no-new-privs', '--'];
+const setpriv = setprivWith(grantable);
+
+/** setpriv's options for `names` as the DaemonSet would grant them. */
+function setprivWith(names: string[]): string[] {
+  return ['setpriv', '--bounding-set', `-all,${names.map((c) => `+${c.toLowerCase()}`).join(',')}`, '--inh-caps', '-all', '--no-new-privs', '--'];
+}
 
 /** The bundled pipeline.yaml with free ports, a temporary pprof directory and 1 s collection intervals, so the test need not wait 10 s windows. */
 function defaultPipeline(metricsPort: number, profiles: string): string {
@@ -86,6 +91,25 @@ function runInPod(command: string, input = ''): number | null {
   const result = spawnSync('sh', ['-c', `echo $$ > ${join(cgroupMount, podCgroup, 'cgroup.procs')} && exec ${command}`], { input, encoding: 'utf8' });
   if (result.error) throw result.error;
   return result.status;
+}
+
+/** dd under its own name (comm lp-dd), mostly in the kernel: one-byte reads and writes until killed. */
+function startKernelBound(): ChildProcess {
+  const binary = join(dir, 'lp-dd');
+  if (!existsSync(binary)) {
+    copyFileSync('/bin/dd', binary);
+    chmodSync(binary, 0o755);
+  }
+  const child = spawn(binary, ['if=/dev/zero', 'of=/dev/null', 'bs=1'], { stdio: 'ignore' });
+  workloads.push(child);
+  return child;
+}
+
+/** The folded profile of the next `seconds`; a server that does not answer in time fails the test rather than hanging it. */
+async function foldedProfile(statusUrl: string, seconds: number): Promise<string> {
+  const response = await fetch(`${statusUrl}/debug/pprof/folded?seconds=${seconds}`, { signal: AbortSignal.timeout(seconds * 1000 + 10_000) });
+  assert.equal(response.status, 200, await response.clone().text());
+  return response.text();
 }
 
 /** A CPU-bound hotspots process (until killed) started by `argv`, fed "go" on stdin. */
@@ -239,15 +263,11 @@ test('CPU profiles name the frames of another user\'s process, of one in another
   const deleted = startSpinner([deletedPath, '600']);
   await eventually('the deleted workload to map its binary', 5000, async () => (readFileSync(`/proc/${deleted.pid}/maps`, 'utf8').includes(deletedPath) ? true : undefined));
   rmSync(deletedPath);
-  // Mostly in the kernel: one-byte reads and writes.
-  const kernelBound = spawn('dd', ['if=/dev/zero', 'of=/dev/null', 'bs=1'], { stdio: 'ignore' });
-  workloads.push(kernelBound);
+  startKernelBound();
 
   const folded = await eventually('a profile with every workload', 30_000, async () => {
-    const response = await fetch(`${collector.statusUrl}/debug/pprof/folded?seconds=3`);
-    assert.equal(response.status, 200, await response.clone().text());
-    const text = await response.text();
-    return [...Object.values(comms), 'dd'].every((comm) => text.includes(`\n${comm};`) || text.startsWith(`${comm};`)) ? text : undefined;
+    const text = await foldedProfile(collector.statusUrl, 3);
+    return [...Object.values(comms), 'lp-dd'].every((comm) => text.includes(`\n${comm};`) || text.startsWith(`${comm};`)) ? text : undefined;
   });
   const stacks = (comm: string) => folded.split('\n').filter((line) => line.startsWith(`${comm};`));
   for (const comm of Object.values(comms)) {
@@ -257,9 +277,9 @@ test('CPU profiles name the frames of another user\'s process, of one in another
     assert.ok(stacks(comm).some((line) => line.includes(';main;hot_a ')), `${comm}: main calls hot_a:\n${stacks(comm).join('\n')}`);
   }
   // Kernel frames are named from /proc/kallsyms, whose addresses SYSLOG shows.
-  const kernelFrames = stacks('dd').flatMap((line) => line.split(';').slice(1)).filter((frame) => /^(entry_SYSCALL_64|do_syscall_64|ksys_(read|write)|vfs_(read|write))/.test(frame));
-  assert.ok(kernelFrames.length > 0, `dd's stacks have no named kernel frame:\n${stacks('dd').join('\n')}`);
-  assert.ok(!stacks('dd').some((line) => /;0xffff[0-9a-f]{12}[; ]/.test(line)), `an unnamed kernel frame in dd's stacks:\n${stacks('dd').join('\n')}`);
+  const kernelFrames = stacks('lp-dd').flatMap((line) => line.split(';').slice(1)).filter((frame) => /^(entry_SYSCALL_64|do_syscall_64|ksys_(read|write)|vfs_(read|write))/.test(frame));
+  assert.ok(kernelFrames.length > 0, `lp-dd's stacks have no named kernel frame:\n${stacks('lp-dd').join('\n')}`);
+  assert.ok(!stacks('lp-dd').some((line) => /;0xffff[0-9a-f]{12}[; ]/.test(line)), `an unnamed kernel frame in lp-dd's stacks:\n${stacks('lp-dd').join('\n')}`);
 });
 
 test('kallsyms changes are seen without CAP_SYS_ADMIN: a BPF program loaded meanwhile changes kallsymsVersion()', async () => {
@@ -290,5 +310,38 @@ for await (const _ of createInterface({ input: process.stdin })) console.log(JSO
   } finally {
     object.close();
     child.stdin!.end();
+  }
+});
+
+test('without SYSLOG, kernel frames keep their addresses, and the collector says why once, however often BPF programs come and go', async () => {
+  const hidden = Number(readFileSync('/proc/sys/kernel/kptr_restrict', 'utf8')) >= 1 || Number(readFileSync('/proc/sys/kernel/perf_event_paranoid', 'utf8')) >= 2;
+  assert.ok(hidden, 'this kernel shows kallsyms addresses to anyone (kptr_restrict 0, perf_event_paranoid <= 1): nothing to show');
+  const kernelBound = startKernelBound();
+  const withoutSyslog = await RunningCollector.start(
+    stringify({
+      receivers: { cpu: { frequency_hz: 97, collection_interval: '1s', pids: [kernelBound.pid] } },
+      processors: { symbolizer: {} },
+      exporters: { pprof: { directory: join(dir, 'profiles-without-syslog') } },
+      service: { http: { endpoint: '127.0.0.1:HTTP_PORT' }, pipelines: { profiles: { receivers: ['cpu'], processors: ['symbolizer'], exporters: ['pprof'] } } },
+    }),
+    setprivWith(grantable.filter((c) => c !== 'SYSLOG')),
+  );
+  try {
+    const warning = /"msg":"kernel frames stay unnamed: \/proc\/kallsyms lists no addresses \(kernel\.kptr_restrict, or kernel\.perf_event_paranoid >= 2, hides them without CAP_SYSLOG\)"/g;
+    await eventually('the warning', 10_000, async () => (withoutSyslog.stderr.match(warning) ? true : undefined));
+    // Each program loaded and unloaded is a new kallsyms version, which the symbolizer reads again.
+    for (let i = 0; i < 3; i++) {
+      const object = BpfObject.open(projectPath('build', 'test-bpf', 'getppid_counter.bpf.o'));
+      object.load();
+      object.close();
+      await eventually('a profile of lp-dd with its kernel frames as addresses', 15_000, async () => {
+        const folded = await foldedProfile(withoutSyslog.statusUrl, 2);
+        return /^lp-dd;.*;0xffff[0-9a-f]{12}[; ]/m.test(folded) ? true : undefined;
+      });
+    }
+    assert.equal(withoutSyslog.stderr.match(warning)?.length, 1, withoutSyslog.stderr);
+    assert.equal(await withoutSyslog.stop(), 0, withoutSyslog.stderr);
+  } finally {
+    await withoutSyslog.stop();
   }
 });
