@@ -17,10 +17,12 @@ fi
 # promtool, go tool pprof, protoc, /usr/bin/time, rustc (a Rust binary to symbolize); for the network receivers'
 # tests, a DNS server and clients (dnsmasq, dig), TLS peers and headers (openssl, curl, libssl-dev),
 # network namespaces and a firewall to drop SYNs in them (iproute2, nftables), a FUSE file system
-# that never answers, for the symbolizer's stalled-read test (libfuse3-dev).
+# that never answers, for the symbolizer's stalled-read test (libfuse3-dev), and QEMU with a static
+# busybox to boot Debian's own kernels with the BPF objects (test/kernels: qemu-system-x86, busybox-static).
 APT_PACKAGES=(clang llvm make gcc g++ python3 libbpf-dev bpftool libelf-dev libdw-dev zlib1g-dev pkg-config
   linux-perf bpftrace prometheus golang-go protobuf-compiler time rustc
-  dnsmasq-base bind9-dnsutils openssl libssl-dev curl iproute2 nftables libfuse3-dev)
+  dnsmasq-base bind9-dnsutils openssl libssl-dev curl iproute2 nftables libfuse3-dev
+  qemu-system-x86 busybox-static)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

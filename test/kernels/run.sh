@@ -20,11 +20,10 @@ timeout_s=${KERNEL_BOOT_TIMEOUT:-600}
 
 missing=()
 command -v qemu-system-x86_64 >/dev/null || missing+=(qemu-system-x86)
-[ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || missing+=(busybox-static)
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed' || missing+=(busybox-static)
 [ -e /usr/lib/x86_64-linux-gnu/libbpf.a ] || missing+=(libbpf-dev)
 [ -e /usr/lib/x86_64-linux-gnu/libelf.a ] || missing+=(libelf-dev)
 [ -e /usr/lib/x86_64-linux-gnu/libz.a ] || missing+=(zlib1g-dev)
-command -v file >/dev/null || missing+=(file)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "test/kernels/run.sh: missing Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2
 	exit 1
@@ -60,15 +59,21 @@ chmod +x "$initramfs_dir/init"
 (cd "$initramfs_dir" && find . | busybox cpio -o -H newc 2>/dev/null | gzip -1) >"$work/initramfs.cpio.gz"
 
 # The newest of Debian's 6.1 images of a flavour, fetched (not installed) with apt and unpacked here.
+newest_image_package() {
+	apt-cache search --names-only "^linux-image-6\.1\.0-[0-9]+-$1-amd64\$" | cut -d' ' -f1 | sort -V | tail -1
+}
+
 kernel_image() {
 	local flavour=$1 package deb
-	package=$(apt-cache search --names-only "^linux-image-6\.1\.0-[0-9]+-$flavour-amd64\$" | cut -d' ' -f1 | sort -V | tail -1)
-	if [ -z "$package" ]; then
-		echo "test/kernels/run.sh: no linux-image-6.1.0-*-$flavour-amd64 in apt's lists (run apt-get update)" >&2
-		return 1
+	package=$(newest_image_package "$flavour")
+	if [ -z "$package" ] || { [ ! -d "$work/$package" ] && ! (cd "$work" && apt-get download "$package" >&2 2>/dev/null); }; then
+		# Lists older than the archive name a version it no longer has: update them once and look again.
+		apt-get update -q >&2
+		package=$(newest_image_package "$flavour")
+		[ -n "$package" ] || { echo "test/kernels/run.sh: no linux-image-6.1.0-*-$flavour-amd64 in Debian's archive" >&2; return 1; }
+		[ -d "$work/$package" ] || (cd "$work" && apt-get download "$package" >&2)
 	fi
 	if [ ! -d "$work/$package" ]; then
-		(cd "$work" && apt-get download "$package" 2>/dev/null)
 		deb=$(ls "$work/${package}"_*.deb | tail -1)
 		dpkg-deb -x "$deb" "$work/$package.tmp"
 		mv "$work/$package.tmp" "$work/$package"
