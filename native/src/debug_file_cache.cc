@@ -21,6 +21,8 @@ namespace {
 
 constexpr size_t kChunk = 64 * 1024;
 constexpr const char* kSuffix = ".debug";
+// The file system block that disk use is counted in (st_blocks rounds up to it).
+constexpr uint64_t kBlock = 4096;
 // Larger section alignments are not real DWARF; refusing them keeps the layout arithmetic small.
 constexpr uint64_t kMaxAlignment = 4096;
 
@@ -214,7 +216,7 @@ int DebugFileCache::Substitute(int fd, std::string* path) const {
                      std::to_string(status.st_size) + "-" + std::to_string(status.st_mtim.tv_sec) + kSuffix;
   int copy = openat(directory, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (copy < 0) {
-    MakeRoom(layout.size);
+    MakeRoom(AlignUp(layout.size, kBlock));  // disk use is counted in whole blocks
     static std::atomic<uint64_t> serial{0};
     std::string temporary = name + "." + std::to_string(getpid()) + "." + std::to_string(serial++) + ".tmp";
     int out = openat(directory, temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
