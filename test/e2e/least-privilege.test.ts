@@ -141,7 +141,7 @@ after(async () => {
   await collector?.stop();
   server?.close();
   network?.destroy();
-  for (const cgroup of [podCgroup, `/ebpf-collector-${RUN}`]) if (cgroupMount && cgroup) rmdirSync(join(cgroupMount, cgroup));
+  for (const cgroup of [podCgroup, `/ebpf-collector-${RUN}`]) if (cgroupMount && cgroup && existsSync(join(cgroupMount, cgroup))) rmdirSync(join(cgroupMount, cgroup));
   removeWorkloads();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
