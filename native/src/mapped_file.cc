@@ -22,7 +22,7 @@ OpenedFile Checked(int fd, const std::string& what) {
   OpenedFile opened;
   if (fd < 0) {
     opened.error = "cannot open " + what + ": " + std::strerror(errno);
-    if (errno == ELOOP || errno == EXDEV) opened.refusal = Refusal::kUnsafePath;
+    if (errno == ELOOP) opened.refusal = Refusal::kUnsafePath;  // RESOLVE_NO_MAGICLINKS met one
     return opened;
   }
   opened.fd = UniqueFd(fd);
@@ -97,6 +97,7 @@ OpenedFile OpenInRoot(int rootFd, const std::string& path) {
   open_how how{};
   how.flags = kReadFlags;
   how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  // EAGAIN (a rename raced with a ".."; the kernel asks for a retry) fails this batch's lookup; the next retries.
   int fd = int(syscall(SYS_openat2, rootFd, path.c_str(), &how, sizeof how));
   if (fd < 0 && errno == ENOSYS) {
     OpenedFile refused;

@@ -18,7 +18,7 @@ enum class Refusal {
   kNone,
   kReplaced,            // the path names another file than the mapped one
   kNotRegular,          // a FIFO, device or directory
-  kUnsafePath,          // a magic link (/proc/self/...) or a symlink loop on the way
+  kUnsafePath,          // a magic link (/proc/PID/root/...) or a symlink loop on the way
   kOpenat2Unavailable,  // kernel before 5.6, or a seccomp profile without openat2
   kDebuglinkName,       // a .gnu_debuglink name that is a path, not a file name
 };
