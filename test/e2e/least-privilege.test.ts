@@ -351,3 +351,7 @@ test('without SYSLOG, kernel frames keep their addresses, and the collector says
     await withoutSyslog.stop();
   }
 });
+
+test('with these capabilities a stop is still clean: exit 0, and the kernel holds none of its programs or links', async () => {
+  await collector.stopAndExpectReleased();
+});
