@@ -66,4 +66,21 @@ static __always_inline void histogram_record(struct latency_histogram *histogram
 	histogram->sum_ns += ns;
 }
 
+/*
+ * Adds one duration to a value that other programs may add to meanwhile on
+ * the same CPU: uprobe programs run with migration disabled but preemptible
+ * (seen on Debian's 6.1 kernels, PREEMPT_RT and preempt=full), so a plain add
+ * there can lose another task's increment.
+ */
+static __always_inline void histogram_record_atomic(struct latency_histogram *histogram, __u64 ns)
+{
+	__u32 index = histogram_slot(ns);
+
+	barrier_var(index);
+	if (index >= HISTOGRAM_SLOTS)
+		return;
+	__sync_fetch_and_add(&histogram->slots[index], 1);
+	__sync_fetch_and_add(&histogram->sum_ns, ns);
+}
+
 #endif

@@ -17,8 +17,9 @@ static __always_inline void count_loss(__u32 reason)
 {
 	__u64 *n = bank_lookup(losses, current_bank(0), &reason);
 
+	/* Atomic: uprobe programs can be preempted by another on their CPU; losses are rare, so it costs nothing. */
 	if (n)
-		(*n)++;
+		__sync_fetch_and_add(n, 1);
 }
 
 #endif

@@ -132,7 +132,7 @@ static __always_inline void count_failure(__u32 bank, const struct series_key *s
 		return;
 	key->series = *series;
 	key->reason = reason;
-	if (!increment_count(BANK_MAP(failures, bank), key, false))
+	if (!increment_count(BANK_MAP(failures, bank), key, true)) /* preemptible, as above */
 		count_loss(LOSS_FAILURES_FULL);
 }
 
@@ -151,7 +151,7 @@ static __always_inline void judge(const struct tls_config *config, void *ssl, co
 	hs->series.side = ssl_field(ssl, config->server_offset) > 0 ? SIDE_SERVER : SIDE_CLIENT;
 	histogram = histogram_of(bank, &hs->series);
 	if (histogram)
-		histogram_record(histogram, ns); /* this CPU's value: uprobe programs do not migrate */
+		histogram_record_atomic(histogram, ns); /* this CPU's value, but uprobe programs can be preempted */
 	else
 		count_loss(LOSS_DURATIONS_FULL);
 	if (failed)

@@ -6,7 +6,8 @@
  * compat object where bpf_rdonly_cast (6.2) is missing, loads, attaches every
  * program and runs them; blockio alone needs a newer kernel (block_io_start,
  * 6.5). The syscalls slot check (two threads and a SCHED_FIFO preemptor on one
- * CPU) records exactly the calls made on every kernel, PREEMPT_RT included.
+ * CPU) records exactly the calls made on every kernel, PREEMPT_RT included,
+ * and no tracepoint or perf_event program ran preemptible there.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -61,6 +62,13 @@ test("Debian 12's cloud and PREEMPT_RT kernels load, attach and run every receiv
   for (const object of ['process.bpf.o', 'cpu.bpf.o', 'tls.bpf.o', 'syscalls.bpf.o', 'syscalls_compat.bpf.o', 'dns.bpf.o', 'dns_compat.bpf.o'])
     assertRan(cells.get(object)?.get(release()), `${object} on this machine`);
   assertRan(cells.get('tcp.bpf.o')?.get(release()), 'tcp.bpf.o on this machine', false);
+
+  // The per-CPU designs of the tracepoint and perf_event receivers assume their programs are never preempted: on 6.1, RT too, they are not.
+  for (const kernel of debian) {
+    const runs = output.split('\n').find((line) => line.startsWith(`- ${kernel}: hook=`)) ?? '';
+    for (const hook of ['raw_tp', 'tp_btf/sched_switch', 'tp_btf/net_dev_queue', 'tracepoint', 'perf_event'])
+      assert.match(runs, new RegExp(`hook=${hook} runs=[1-9]\\d* preemptible=0(;|$)`), `${hook} on ${kernel}: ${runs}`);
+  }
 
   for (const kernel of kernels) {
     const check = output.split('\n').find((line) => line.startsWith(`- ${kernel}: `)) ?? '';

@@ -277,6 +277,24 @@ static void workload(const char *self)
 	while ((now.tv_sec - start.tv_sec) * 1000000000L + now.tv_nsec - start.tv_nsec < 300000000L);
 }
 
+/* preemption.bpf.o's counts: runs per hook kind, with preemption disabled or not. */
+static void report_preemption(struct bpf_object *object)
+{
+	static const char *const hooks[] = { "raw_tp", "tp_btf/sched_switch", "tp_btf/net_dev_queue", "tracepoint", "uprobe", "perf_event" };
+	struct bpf_map *map = bpf_object__find_map_by_name(object, "preemption");
+
+	for (__u32 hook = 0; map && hook < sizeof(hooks) / sizeof(hooks[0]); hook++) {
+		__u64 disabled = 0, preemptible = 0;
+		__u32 key = hook * 2;
+
+		bpf_map_lookup_elem(bpf_map__fd(map), &key, &disabled);
+		key++;
+		bpf_map_lookup_elem(bpf_map__fd(map), &key, &preemptible);
+		printf("PREEMPTION hook=%s runs=%llu preemptible=%llu\n", hooks[hook], (unsigned long long)(disabled + preemptible),
+		       (unsigned long long)preemptible);
+	}
+}
+
 static void report(void)
 {
 	for (int i = 0; i < object_count; i++) {
@@ -292,6 +310,7 @@ static void report(void)
 		}
 		printf("RESULT %s loaded attached=%d/%d ran=%d/%d\n", loaded->name, loaded->attached, loaded->programs, ran,
 		       loaded->programs);
+		report_preemption(loaded->object);
 	}
 }
 

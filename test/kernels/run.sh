@@ -31,17 +31,20 @@ fi
 
 mkdir -p "$work/logs"
 make -s -C "$root/bpf" >/dev/null || echo "test/kernels/run.sh: make -C bpf failed; testing build/bpf as it is" >&2
+# Not in build/bpf: it needs the kernel's per-CPU symbols in kallsyms (CONFIG_KALLSYMS_ALL, as Debian's kernels have).
+clang -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_x86 -I"$root/bpf" -c "$root/test/kernels/preemption.bpf.c" -o "$work/preemption.bpf.o"
 gcc -static -O2 -Wall -Wextra -o "$work/loader" "$root/test/kernels/loader.c" \
 	-l:libbpf.a -l:libelf.a -l:libz.a -lpthread 2> >(grep -v 'statically linked' >&2)
 
 # The initramfs: busybox, the loader, the objects, and an init that runs the loader and powers off.
 initramfs_dir=$work/initramfs
 rm -rf "$initramfs_dir"
-mkdir -p "$initramfs_dir"/{bin,bpf,proc,sys,dev,tmp}
+mkdir -p "$initramfs_dir"/{bin,bpf,test-bpf,proc,sys,dev,tmp}
 cp /bin/busybox "$initramfs_dir/bin/busybox"
 for applet in sh mount poweroff uname true cat; do ln -s busybox "$initramfs_dir/bin/$applet"; done
 cp "$work/loader" "$initramfs_dir/bin/loader"
 cp "$root"/build/bpf/*.bpf.o "$initramfs_dir/bpf/"
+cp "$work/preemption.bpf.o" "$initramfs_dir/test-bpf/"
 cat >"$initramfs_dir/init" <<'EOF'
 #!/bin/sh
 mount -t proc proc /proc
@@ -51,7 +54,7 @@ mount -t tracefs tracefs /sys/kernel/tracing
 mount -t debugfs debugfs /sys/kernel/debug
 echo "KERNEL $(uname -r) $(uname -v)"
 cd /tmp
-/bin/loader /bpf/*.bpf.o --slot-check /bpf/syscalls.bpf.o
+/bin/loader /bpf/*.bpf.o /test-bpf/preemption.bpf.o --slot-check /bpf/syscalls.bpf.o
 echo "LOADER-EXIT $?"
 poweroff -f
 EOF

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 const [logs, ...kernels] = process.argv.slice(2);
 const results = new Map(); // object -> kernel -> cell
 const slotChecks = [];
+const preemption = [];
 let failed = false;
 
 /** The line of libbpf's log that says why an object failed: the verifier's or libbpf's own reason. */
@@ -45,6 +46,8 @@ for (const kernel of kernels) {
   const verdict = checks.find((line) => line.startsWith('RTCHECK result'));
   if (verdict && !verdict.endsWith(' ok')) failed = true;
   slotChecks.push(`${kernel}: ${checks.map((line) => line.slice(8)).join('; ') || 'no slot check'}`);
+  const runs = lines.filter((line) => line.startsWith('PREEMPTION ')).map((line) => line.slice('PREEMPTION '.length));
+  if (runs.length > 0) preemption.push(`${kernel}: ${runs.join('; ')}`);
 }
 
 console.log(`| object | ${kernels.join(' | ')} |`);
@@ -52,4 +55,6 @@ console.log(`|---|${kernels.map(() => '---').join('|')}|`);
 for (const [object, cells] of [...results].sort()) console.log(`| ${object} | ${kernels.map((kernel) => cells.get(kernel) ?? '-').join(' | ')} |`);
 console.log('\nsyscalls slot check (two threads on CPU 0, ping-pong over pipes: every read is switched out mid-syscall):');
 for (const line of slotChecks) console.log(`- ${line}`);
+console.log('\npreemption inside programs (preemption.bpf.o: runs on each kind of hook, and how many of them were preemptible):');
+for (const line of preemption) console.log(`- ${line}`);
 process.exit(failed ? 1 : 0);
