@@ -123,7 +123,7 @@ export interface SymbolizeRequest {
  */
 export interface SymbolizeResult {
   binaries: { buildId?: string; error?: string }[];
-  /** Files not read in this batch, by reason: replaced, not_regular, unsafe_path, openat2_unavailable, debuglink_name. */
+  /** Files not read in this batch, by reason: replaced, not_regular, unsafe_path, openat2_unavailable, debuglink_name, debuglink_too_large. */
   refusals: Record<string, number>;
   strings: string[];
   function: Int32Array;

@@ -47,6 +47,7 @@ const char* RefusalReason(Refusal refusal) {
     case Refusal::kUnsafePath: return "unsafe_path";
     case Refusal::kOpenat2Unavailable: return "openat2_unavailable";
     case Refusal::kDebuglinkName: return "debuglink_name";
+    case Refusal::kDebuglinkTooLarge: return "debuglink_too_large";
   }
   return "unknown";
 }

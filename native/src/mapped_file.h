@@ -21,6 +21,7 @@ enum class Refusal {
   kUnsafePath,          // a magic link (/proc/PID/root/...) or a symlink loop on the way
   kOpenat2Unavailable,  // kernel before 5.6, or a seccomp profile without openat2
   kDebuglinkName,       // a .gnu_debuglink name that is a path, not a file name
+  kDebuglinkTooLarge,   // a .gnu_debuglink candidate too large to read whole for its CRC
 };
 
 const char* RefusalReason(Refusal refusal);

@@ -17,6 +17,10 @@ namespace {
 // Every SymbolCache's elfutils work, so that two processors never run it concurrently.
 std::mutex elfutilsMutex;
 
+// A debuglink candidate is read whole for its CRC, holding elfutilsMutex: a sparse file of a terabyte
+// planted in a container would stall every lookup for minutes. Debug files this large are found by build id.
+constexpr uint64_t kMaxDebuglinkBytes = uint64_t(4) << 30;
+
 // Which file this is, without reading it: a replaced or rebuilt file gets a new identity.
 std::string FileIdentity(const struct stat& status) {
   return std::to_string(status.st_dev) + ":" + std::to_string(status.st_ino) + ":" +
@@ -91,7 +95,12 @@ UniqueFd OpenByDebuglink(DebugLookup& lookup, const char* name, uint32_t crc, st
   for (const std::string& dir : lookup.search->dirs) candidates.push_back({dir + directory + name, false});
   for (const Candidate& candidate : candidates) {
     OpenedFile opened = candidate.inRoot ? OpenInRoot(lookup.rootFd, candidate.path) : OpenTrusted(candidate.path);
-    if (!opened.fd || FileCrc(opened.fd.get()) != crc) continue;
+    if (!opened.fd) continue;
+    if (uint64_t(opened.status.st_size) > kMaxDebuglinkBytes) {
+      lookup.refusals.push_back(Refusal::kDebuglinkTooLarge);
+      continue;
+    }
+    if (FileCrc(opened.fd.get()) != crc) continue;
     *path = candidate.inRoot ? lookup.rootName + candidate.path : candidate.path;
     return std::move(opened.fd);
   }

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import {
   chmodSync, chownSync, copyFileSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync,
-  statSync, symlinkSync, utimesSync, writeFileSync,
+  statSync, symlinkSync, truncateSync, utimesSync, writeFileSync,
 } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -273,7 +273,7 @@ function debuglinkSection(name: string, debugFile: string): Buffer {
   return Buffer.concat([padded, crc]);
 }
 
-test('a .gnu_debuglink name with a "/" is refused and counted, though the file it names exists with the right CRC', async () => {
+test('a .gnu_debuglink name with a "/" is refused and counted, though the file it names exists with the right CRC; so is a huge candidate', { timeout: 120_000 }, async () => {
   const base = join(dir.path, 'debuglink');
   mkdirSync(join(base, 'bin'), { recursive: true });
   mkdirSync(join(base, 'debug'));
@@ -301,15 +301,20 @@ test('a .gnu_debuglink name with a "/" is refused and counted, though the file i
       await processor.shutdown();
       await program.stop();
     }
-    const refused = await selfMetric(telemetry, 'ebpf_collector_symbolizer_refused_files_total', { reason: 'debuglink_name' });
-    return { functionName: sink.batches[0].samples[0].frames[0].functionName, refused };
+    const refused = async (reason: string) => selfMetric(telemetry, 'ebpf_collector_symbolizer_refused_files_total', { reason });
+    return { functionName: sink.batches[0].samples[0].frames[0].functionName, refusedName: await refused('debuglink_name'), refusedSize: await refused('debuglink_too_large') };
   };
 
   // The same debug file beside the binary's directory: a plain name in bin/ finds it once it is there.
   copyFileSync(debugFile, join(base, 'bin', 'workload.debug'));
-  assert.deepEqual(await run('workload.debug'), { functionName: 'symbolizer_leaf', refused: undefined }, 'a plain name works');
+  assert.deepEqual(await run('workload.debug'), { functionName: 'symbolizer_leaf', refusedName: undefined, refusedSize: undefined }, 'a plain name works');
   rmSync(join(base, 'bin', 'workload.debug'));
-  assert.deepEqual(await run('../debug/workload.debug'), { functionName: undefined, refused: 1 });
+  assert.deepEqual(await run('../debug/workload.debug'), { functionName: undefined, refusedName: 1, refusedSize: undefined });
+
+  // A sparse file of 5 GiB under the plain name: it would be read whole for its CRC, stalling every lookup meanwhile.
+  writeFileSync(join(base, 'bin', 'workload.debug'), '');
+  truncateSync(join(base, 'bin', 'workload.debug'), 5 * 2 ** 30);
+  assert.deepEqual(await run('workload.debug'), { functionName: undefined, refusedName: undefined, refusedSize: 1 });
 });
 
 test('debug_file_cache.directory: a symlink, another uid\'s directory, a mode 0777 directory are refused at start, naming the path', async () => {

@@ -216,7 +216,7 @@ export class SymbolizerProcessor implements Component, Consumer<'profiles'> {
     if (binaries.length > 0) {
       const result = await symbolizer.symbolize(binaries.map((request) => ({ ...request.file, fileOffsets: BigUint64Array.from(request.offsets, BigInt) })));
       for (const [reason, count] of Object.entries(result.refusals)) {
-        this.settings.telemetry.count('symbolizer_refused_files_total', 'Files the symbolizer would not read, by reason: replaced (not the mapped file), not_regular, unsafe_path, openat2_unavailable, debuglink_name.', count, { reason });
+        this.settings.telemetry.count('symbolizer_refused_files_total', 'Files the symbolizer would not read, by reason: replaced (not the mapped file), not_regular, unsafe_path, openat2_unavailable, debuglink_name, debuglink_too_large.', count, { reason });
       }
       let base = 0;
       binaries.forEach((request, b) => {
