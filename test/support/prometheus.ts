@@ -1,6 +1,6 @@
 /**
  * Runs a real Prometheus (Debian's /usr/bin/prometheus) for integration tests:
- * it scrapes the given targets and evaluates the given rule files every
+ * it scrapes the given targets every 2 s and evaluates the given rule files every
  * second, keeps its data in a temporary directory, and answers instant queries.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -61,9 +61,10 @@ export class RunningPrometheus {
     const port = await freePort();
     const dir = mkdtempSync(join(tmpdir(), 'ebpf-collector-prometheus-'));
     const configPath = join(dir, 'prometheus.yml');
-    // JSON is YAML, so the config needs no YAML writer.
+    // JSON is YAML, so the config needs no YAML writer. A whole pipeline's exposition (1.5 MB) can take more than
+    // a second to serve on a loaded machine, and a failed scrape marks every series stale.
     const config = {
-      global: { scrape_interval: '1s', scrape_timeout: '1s', evaluation_interval: '1s' },
+      global: { scrape_interval: '2s', scrape_timeout: '2s', evaluation_interval: '1s' },
       rule_files: options.ruleFiles ?? [],
       scrape_configs: [{ job_name: SCRAPE_JOB, static_configs: [{ targets: options.targets }] }],
     };
