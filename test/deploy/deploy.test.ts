@@ -61,9 +61,8 @@ const PANEL_TITLES = [
 
 // What the collector's container may see of the host, all read-only.
 const HOST_PATHS = ['/sys/kernel/btf', '/sys/kernel/tracing', '/sys/fs/cgroup'];
-const CAPABILITIES = ['BPF', 'PERFMON', 'SYS_PTRACE', 'SYS_RESOURCE'];
-// The DaemonSet adds kernel frame names (SYSLOG) and deleted binaries through /proc/PID/map_files (CHECKPOINT_RESTORE); its comments say why.
-const DAEMONSET_CAPABILITIES = [...CAPABILITIES, 'SYSLOG', 'CHECKPOINT_RESTORE'].sort();
+// Compose and the DaemonSet grant the same set; their comments say why each is needed.
+const CAPABILITIES = ['BPF', 'CHECKPOINT_RESTORE', 'PERFMON', 'SYSLOG', 'SYS_PTRACE', 'SYS_RESOURCE'];
 const KIND_FOLDERS = { receiver: 'receivers', processor: 'processors', exporter: 'exporters', connector: 'connectors' } as const;
 
 type Yaml = Record<string, any>;
@@ -521,7 +520,7 @@ describe('deploy/kubernetes', () => {
     assert.equal(security.allowPrivilegeEscalation, false);
     assert.equal(security.readOnlyRootFilesystem, true);
     assert.deepEqual(security.capabilities.drop, ['ALL']);
-    assert.deepEqual([...security.capabilities.add].sort(), DAEMONSET_CAPABILITIES);
+    assert.deepEqual([...security.capabilities.add].sort(), CAPABILITIES);
     assert.equal(container.image, `ebpf-collector:${version()}`);
   });
 
