@@ -139,6 +139,20 @@ int FindLocalDebuginfo(Dwfl_Module* module, void** userdata, const char* moduleN
   return found;
 }
 
+// Another user's /proc/PID/map_files is theirs and mode 0500: without
+// CAP_DAC_READ_SEARCH the collector cannot open it, but the deleted executable
+// itself is still reachable through /proc/PID/exe with CAP_SYS_PTRACE alone.
+// Taken only when it is the mapped file; otherwise map_files' error stands.
+void OpenDeletedExecutable(const MappedFileRequest& request, BinarySource* source, OpenedFile* file) {
+  std::string exe = "/proc/" + std::to_string(request.pid) + "/exe";
+  OpenedFile opened = OpenTrusted(exe);
+  MappedIdentity identity;
+  std::string ignored;
+  if (!opened.fd || !MappedIdentityOf(opened.fd.get(), &identity, &ignored) || !(identity == request.identity)) return;
+  source->name = exe;
+  *file = std::move(opened);
+}
+
 }  // namespace
 
 SymbolCache::SymbolCache(SymbolCacheOptions options)
@@ -170,6 +184,7 @@ SymbolCache::Entry* SymbolCache::Resolve(const MappedFileRequest& request, Binar
     // The kernel's own link to the mapped file: a deleted file has no path left to resolve.
     source.name = "/proc/" + std::to_string(request.pid) + "/map_files/" + request.mapFiles;
     file = OpenTrusted(source.name);
+    if (!file.fd) OpenDeletedExecutable(request, &source, &file);
   } else if (!root) {
     result->error = rootError;
     return nullptr;

@@ -1,7 +1,8 @@
 /** Native frames: real programs compiled from testdata/, symbolized through their ELF files. */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { unsymbolizedName, type ProfileBatch } from '../../collector/data/profiles.js';
@@ -241,6 +242,43 @@ test('a binary that exists only in the process\'s mount namespace is read throug
     assert.equal(frame.mapping?.buildId, buildIdOf(workload));
   } finally {
     await program.stop();
+  }
+});
+
+test('another user\'s deleted executable is read through /proc/PID/exe by a collector that cannot open their map_files', async () => {
+  // The process's map_files is its user's and mode 0500: root without CAP_DAC_READ_SEARCH is refused there.
+  const shared = mkdtempSync(join(tmpdir(), 'symbolizer-exe-'));
+  chmodSync(shared, 0o755);
+  const doomed = join(shared, 'workload-deleted-other-user');
+  copyFileSync(workload, doomed);
+  chmodSync(doomed, 0o755);
+  const program = await startProgram('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', doomed], doomed);
+  try {
+    unlinkSync(doomed);
+    const address = absoluteAddress(program.pid, doomed, workload, symbolAddress(workload, 'symbolizer_leaf') + 4n);
+    const module = (path: string) => JSON.stringify(new URL(path, import.meta.url).href);
+    const script = join(shared, 'symbolize.mjs');
+    writeFileSync(script, `
+      import { readFileSync } from 'node:fs';
+      import { symbolizerProcessorFactory } from ${module('./factory.js')};
+      import { ProfilesSink, testHost, testSettings } from ${module('../../test/support/components.js')};
+      import { fixtureBatch } from ${module('./testing/test-programs.js')};
+      const sink = new ProfilesSink();
+      const processor = symbolizerProcessorFactory.create(testSettings('processor', 'symbolizer'), symbolizerProcessorFactory.configSchema.parse({}), 'profiles', sink);
+      await processor.start(testHost());
+      await processor.consume(fixtureBatch([{ pid: ${program.pid}, frames: [{ kind: 'user', address: ${address}n }] }]));
+      await processor.shutdown();
+      const capabilities = /^CapEff:\\s+(\\w+)$/m.exec(readFileSync('/proc/self/status', 'utf8'))[1];
+      console.log(JSON.stringify({ name: sink.batches[0].samples[0].frames[0].functionName ?? null, capabilities }));
+    `);
+    const dropped = '-dac_override,-dac_read_search';
+    const output = JSON.parse(execFileSync('setpriv', ['--inh-caps', dropped, '--bounding-set', dropped, '--', process.execPath, script], { encoding: 'utf8' }));
+    assert.equal(BigInt(`0x${output.capabilities}`) & 0b110n, 0n, 'symbolized without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH');
+    assert.throws(() => execFileSync('setpriv', ['--inh-caps', dropped, '--bounding-set', dropped, '--', 'ls', `/proc/${program.pid}/map_files/`], { stdio: 'pipe' }), 'map_files is closed to it');
+    assert.equal(output.name, 'symbolizer_leaf');
+  } finally {
+    await program.stop();
+    rmSync(shared, { recursive: true, force: true });
   }
 });
 
