@@ -104,12 +104,11 @@ struct {
 	__type(value, struct resolver_call);
 } resolver_calls SEC(".maps");
 
-/* Too large for the stack: one per CPU, used by one program run at a time. */
+/* Too large for the stack: one per CPU, for the packet programs (tracepoints: never preempted, one run at a time). */
 struct dns_scratch {
 	__u8 packet[DNS_PAYLOAD_MAX];
 	struct dns_query query;
 	struct dns_failure_key failure;
-	struct resolver_call call;
 };
 
 struct {
@@ -299,12 +298,12 @@ static __always_inline void record_duration(struct dns_series *series, __u64 ns)
 	__sync_fetch_and_add(&histogram->sum_ns, ns);
 }
 
-/* Counts a failure of scratch->failure.series with `reason`. */
-static __always_inline void record_failure(struct dns_scratch *scratch, __u32 reason)
+/* Counts a failure of failure->series with `reason`. */
+static __always_inline void record_failure(struct dns_failure_key *failure, __u32 reason)
 {
-	scratch->failure.reason = reason;
-	scratch->failure.padding = 0;
-	if (!increment_count(BANK_MAP(failures, current_bank(0)), &scratch->failure, true))
+	failure->reason = reason;
+	failure->padding = 0;
+	if (!increment_count(BANK_MAP(failures, current_bank(0)), failure, true))
 		count_loss(LOSS_FAILURE_MAP_FULL);
 }
 
@@ -416,7 +415,7 @@ static __always_inline void handle_response(struct sk_buff *skb, struct udp_pack
 	}
 	record_duration(&scratch->failure.series, now - start_ns);
 	if (rcode)
-		record_failure(scratch, rcode);
+		record_failure(&scratch->failure, rcode);
 }
 
 static __always_inline const struct dns_config *settings(void)
@@ -472,17 +471,18 @@ int BPF_PROG(dns_response_received, struct sk_buff *skb)
 	return 0;
 }
 
+/*
+ * The getaddrinfo programs keep their records on the stack, not in the
+ * per-CPU scratch: uprobe programs run preemptible (only migration is
+ * disabled), and another program on this CPU could overwrite it meanwhile.
+ */
 SEC("uprobe")
 int BPF_KPROBE(resolver_call_enter)
 {
-	struct dns_scratch *scratch = scratch_area();
+	struct resolver_call call = { .start_ns = bpf_ktime_get_ns() };
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 
-	if (!scratch)
-		return 0;
-	__builtin_memset(&scratch->call, 0, sizeof(scratch->call));
-	scratch->call.start_ns = bpf_ktime_get_ns();
-	if (bpf_map_update_elem(&resolver_calls, &tid, &scratch->call, BPF_ANY))
+	if (bpf_map_update_elem(&resolver_calls, &tid, &call, BPF_ANY))
 		count_loss(LOSS_RESOLVER_CALL_MAP_FULL);
 	return 0;
 }
@@ -495,14 +495,14 @@ int BPF_KPROBE(resolver_call_enter)
 SEC("uretprobe")
 int BPF_KRETPROBE(resolver_call_exit, int ret) /* libbpf 1.1 has no BPF_URETPROBE; the same registers */
 {
-	struct dns_scratch *scratch = scratch_area();
 	const struct dns_config *config = settings();
+	struct dns_failure_key failure = {};
 	struct resolver_call *call;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u32 sent, answered, rcode, reason = 0;
 	__u64 start_ns;
 
-	if (!scratch || !config)
+	if (!config)
 		return 0;
 	call = bpf_map_lookup_elem(&resolver_calls, &tid);
 	if (!call)
@@ -511,11 +511,11 @@ int BPF_KRETPROBE(resolver_call_exit, int ret) /* libbpf 1.1 has no BPF_URETPROB
 	sent = call->sent;
 	answered = call->answered;
 	rcode = call->rcode;
-	__builtin_memcpy(scratch->failure.series.name, call->name, DNS_NAME_LEN);
+	__builtin_memcpy(failure.series.name, call->name, DNS_NAME_LEN);
 	bpf_map_delete_elem(&resolver_calls, &tid);
 	if (sent == 0)
 		return 0; /* answered from the hosts file or a cache: not a DNS query */
-	fill_series_labels(&scratch->failure.series, config->aggregate);
+	fill_series_labels(&failure.series, config->aggregate);
 	/* A call that returned addresses succeeded, whatever one of its queries got (e.g. REFUSED for AAAA). */
 	if (ret != 0 && rcode)
 		reason = rcode;
@@ -524,9 +524,9 @@ int BPF_KRETPROBE(resolver_call_exit, int ret) /* libbpf 1.1 has no BPF_URETPROB
 	else if (ret != 0)
 		reason = REASON_EAI | ((__u32)-ret & 0xffff);
 	if (reason != REASON_TIMEOUT)
-		record_duration(&scratch->failure.series, bpf_ktime_get_ns() - start_ns);
+		record_duration(&failure.series, bpf_ktime_get_ns() - start_ns);
 	if (reason)
-		record_failure(scratch, reason);
+		record_failure(&failure, reason);
 	return 0;
 }
 

@@ -82,13 +82,6 @@ struct {
 	__type(value, struct handshake);
 } empty_handshake SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct failure_key);
-} failure_scratch SEC(".maps");
-
 static __always_inline struct tls_config *settings(void)
 {
 	__u32 zero = 0;
@@ -124,15 +117,10 @@ static __always_inline struct latency_histogram *histogram_of(__u32 bank, const 
 
 static __always_inline void count_failure(__u32 bank, const struct series_key *series, __u32 reason)
 {
-	struct failure_key *key;
-	__u32 zero = 0;
+	/* On the stack, not in a per-CPU scratch: uprobe programs run preemptible, and another on this CPU could overwrite it. */
+	struct failure_key key = { .series = *series, .reason = reason };
 
-	key = bpf_map_lookup_elem(&failure_scratch, &zero);
-	if (!key)
-		return;
-	key->series = *series;
-	key->reason = reason;
-	if (!increment_count(BANK_MAP(failures, bank), key, true)) /* preemptible, as above */
+	if (!increment_count(BANK_MAP(failures, bank), &key, true))
 		count_loss(LOSS_FAILURES_FULL);
 }
 
