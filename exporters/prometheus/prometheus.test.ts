@@ -5,9 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
-import type { MetricBatch } from '../../collector/data/metrics.js';
+import { metricPointCount, type MetricBatch } from '../../collector/data/metrics.js';
+import { SelfTelemetry } from '../../collector/telemetry.js';
 import { curl, makeCertificates } from '../../test/support/certificates.js';
 import { eventually, freePort, sampleValue, scrape } from '../../test/support/collector.js';
+import { settingsWith } from '../../test/support/exposition.js';
 import { configIssues, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
 import { prometheusExporterFactory } from './factory.js';
 
@@ -61,8 +63,14 @@ testLifecycle(() =>
 );
 
 test('deltas accumulate into cumulative series, gauges replace, histograms add bucket by bucket', async () => {
-  const { port, exporter } = await create();
-  await exporter.start(testHost());
+  const port = await freePort();
+  const telemetry = new SelfTelemetry();
+  const exporter = prometheusExporterFactory.create(
+    settingsWith(telemetry, 'exporter', 'prometheus'),
+    prometheusExporterFactory.configSchema.parse({ endpoint: `127.0.0.1:${port}` }),
+    new Set(['metrics'] as const),
+  );
+  await exporter.start({ ...testHost(), selfTelemetry: telemetry });
   try {
     await exporter.consumers.metrics!.consume(FIXTURE_READ_1);
     await exporter.consumers.metrics!.consume(FIXTURE_READ_2);
@@ -89,7 +97,11 @@ test('deltas accumulate into cumulative series, gauges replace, histograms add b
       ].join('\n'),
     );
     assert.match(body, /^target_info\{service_name="ebpf-collector"/m);
-    assert.ok(sampleValue(body, 'ebpf_collector_exported_items_total') >= 0);
+    assert.equal(
+      sampleValue(body, 'ebpf_collector_exported_items_total', { component: 'prometheus', signal: 'metrics' }),
+      metricPointCount(FIXTURE_READ_1) + metricPointCount(FIXTURE_READ_2),
+      'the exporter counts every point it took',
+    );
   } finally {
     await exporter.shutdown();
   }
