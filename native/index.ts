@@ -189,6 +189,8 @@ interface NativeAddon {
   probeProgramType(type: string): boolean;
   probeMapType(type: string): boolean;
   probeHelper(programType: string, helper: string): boolean;
+  probeUprobeMulti(): boolean;
+  useUprobeMulti(enabled: boolean): void;
 }
 
 function loadAddon(): NativeAddon {
@@ -250,4 +252,14 @@ export const kernelProbes = {
   mapType: (type: string): boolean => addon.probeMapType(type),
   /** Programs of `programType` may call the helper. */
   helper: (programType: string, helper: string): boolean => addon.probeHelper(programType, helper),
+  /** uprobe-multi links (Linux 6.6+, with process PID filtering): uprobes that need no CAP_SYS_ADMIN on Linux 6.16+. */
+  uprobeMulti: (): boolean => addon.probeUprobeMulti(),
 };
+
+/**
+ * Whether objects loaded from now on load their SEC("uprobe")/SEC("uretprobe") programs for uprobe-multi
+ * links where the kernel has them (the default), or for perf_event uprobes.
+ */
+export function useUprobeMulti(enabled: boolean): void {
+  addon.useUprobeMulti(enabled);
+}

@@ -174,6 +174,7 @@ void BpfObject::Load(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   EnsureOpen(env);
   LogScope log(/*debug=*/true);
+  PrepareUprobePrograms(object_.get());
   int rc = bpf_object__load(object_.get());
   if (rc != 0) throw SystemError(env, "cannot load BPF object " + path_, -rc);
 }
@@ -183,7 +184,7 @@ void BpfObject::Attach(const Napi::CallbackInfo& info) {
   EnsureOpen(env);
   LogScope log;
   bpf_program* program = FindProgram(env, RequireString(env, info[0], "program"));
-  for (LinkPtr& link : AttachProgram(env, program, info[1])) links_.push_back(std::move(link));
+  for (Link& link : AttachProgram(env, program, info[1])) links_.push_back(std::move(link));
 }
 
 Napi::Value BpfObject::MapInfo(const Napi::CallbackInfo& info) {

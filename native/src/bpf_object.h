@@ -55,7 +55,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
 
   std::string path_;
   std::unique_ptr<bpf_object, ObjectCloser> object_;
-  std::vector<LinkPtr> links_;  // declared after object_, so destroyed before it
+  std::vector<Link> links_;  // declared after object_, so destroyed before it
 };
 
 }  // namespace ebpf

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "attach.h"
 #include "diagnostics.h"
 
 namespace ebpf {
@@ -169,6 +170,7 @@ void DefineKernelFeatures(Napi::Env env, Napi::Object exports) {
   exports.Set("probeProgramType", Napi::Function::New<ProbeProgramType>(env, "probeProgramType"));
   exports.Set("probeMapType", Napi::Function::New<ProbeMapType>(env, "probeMapType"));
   exports.Set("probeHelper", Napi::Function::New<ProbeHelper>(env, "probeHelper"));
+  DefineUprobeMultiSwitch(env, exports);
 }
 
 }  // namespace ebpf

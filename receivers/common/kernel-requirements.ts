@@ -11,7 +11,7 @@
  */
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
-import { kernelProbes } from '../../native/index.js';
+import { kernelProbes, useUprobeMulti } from '../../native/index.js';
 
 interface KernelFeature {
   /** What it is, as a status message names it. */
@@ -42,6 +42,8 @@ const FEATURES = {
     since: '4.3',
     probe: () => kernelProbes.programType('kprobe') && existsSync('/sys/bus/event_source/devices/uprobe/type'),
   },
+  /** Optional: without it uprobes attach through perf_event, which Linux 6.16+ allows only with CAP_SYS_ADMIN. */
+  uprobe_multi: { description: 'uprobe-multi links', since: '6.6', probe: () => kernelProbes.uprobeMulti() },
   bpf_probe_read_kernel: helper('probe_read_kernel', '5.5', ['tracing', 'raw_tracepoint', 'perf_event', 'kprobe']),
   bpf_get_current_ancestor_cgroup_id: helper('get_current_ancestor_cgroup_id', '5.7', ['raw_tracepoint', 'perf_event']),
   bpf_get_current_task_btf: helper('get_current_task_btf', '5.11', ['tracing', 'raw_tracepoint', 'tracepoint', 'kprobe']),
@@ -92,6 +94,7 @@ let disabled: ReadonlySet<KernelFeatureName> = new Set();
 /** service::kernel_features::disable: these count as missing from now on (replaces any earlier list). */
 export function setDisabledKernelFeatures(names: readonly KernelFeatureName[]): void {
   disabled = new Set(names);
+  useUprobeMulti(!disabled.has('uprobe_multi'));
 }
 
 /** Whether the running kernel has the feature (probed once) and it is not disabled. */
