@@ -186,6 +186,7 @@ interface NativeAddon {
   bpfProgramIds(): Uint32Array;
   kernelBtf(): boolean;
   kernelBtfHas(kind: 'func' | 'typedef' | 'struct', name: string): boolean;
+  tracingRefusal(): string;
   probeProgramType(type: string): boolean;
   probeMapType(type: string): boolean;
   probeHelper(programType: string, helper: string): boolean;
@@ -248,6 +249,8 @@ export const kernelProbes = {
   btf: (): boolean => addon.kernelBtf(),
   /** The kernel's BTF has a type of this kind and name: a kfunc (`func`), a tp_btf hook (`typedef` btf_trace_<event>). */
   btfHas: (kind: 'func' | 'typedef' | 'struct', name: string): boolean => addon.kernelBtfHas(kind, name),
+  /** Why this process may not load tracing programs (e.g. "Operation not permitted"), or '' when it may. */
+  tracingRefusal: (): string => addon.tracingRefusal(),
   programType: (type: string): boolean => addon.probeProgramType(type),
   mapType: (type: string): boolean => addon.probeMapType(type),
   /** Programs of `programType` may call the helper. */

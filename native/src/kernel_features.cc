@@ -138,6 +138,22 @@ Napi::Value KernelBtfHas(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, vmlinux.types && btf__find_by_name_kind(vmlinux.types, name.c_str(), btf_kind) > 0);
 }
 
+// tracingRefusal(): why this process may not load tracing programs
+// (strerror of EPERM or EACCES), or "" when it may. Every other probe reads
+// such a refusal as a missing feature, so callers ask this first.
+Napi::Value TracingRefusal(const Napi::CallbackInfo& info) {
+  const bpf_insn program[] = {
+      {BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0},
+      {BPF_JMP | BPF_EXIT, 0, 0, 0, 0},
+  };
+  LogScope log;
+  int fd = bpf_prog_load(BPF_PROG_TYPE_TRACEPOINT, nullptr, "GPL", program, 2, nullptr);
+  int error = errno;
+  if (fd >= 0) close(fd);
+  bool refused = fd < 0 && (error == EPERM || error == EACCES);
+  return Napi::String::New(info.Env(), refused ? std::strerror(error) : "");
+}
+
 Napi::Value ProbeProgramType(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   bpf_prog_type type = ProgramType(env, StringArgument(info, 0, "program type"));
@@ -167,6 +183,7 @@ Napi::Value ProbeHelper(const Napi::CallbackInfo& info) {
 void DefineKernelFeatures(Napi::Env env, Napi::Object exports) {
   exports.Set("kernelBtf", Napi::Function::New<KernelBtf>(env, "kernelBtf"));
   exports.Set("kernelBtfHas", Napi::Function::New<KernelBtfHas>(env, "kernelBtfHas"));
+  exports.Set("tracingRefusal", Napi::Function::New<TracingRefusal>(env, "tracingRefusal"));
   exports.Set("probeProgramType", Napi::Function::New<ProbeProgramType>(env, "probeProgramType"));
   exports.Set("probeMapType", Napi::Function::New<ProbeMapType>(env, "probeMapType"));
   exports.Set("probeHelper", Napi::Function::New<ProbeHelper>(env, "probeHelper"));

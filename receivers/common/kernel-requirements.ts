@@ -89,6 +89,7 @@ const OBJECTS: Record<string, ObjectRequirements> = {
 };
 
 const probed = new Map<KernelFeatureName, boolean>();
+let tracingRefusal: string | undefined;
 let disabled: ReadonlySet<KernelFeatureName> = new Set();
 
 /** service::kernel_features::disable: these count as missing from now on (replaces any earlier list). */
@@ -121,6 +122,10 @@ function describe(feature: KernelFeatureName): string {
 export function objectForKernel(objectPath: string): string {
   const requirements = OBJECTS[basename(objectPath)];
   if (!requirements) return objectPath;
+  // Without the privilege to load programs every probe fails: that is no missing feature of the kernel.
+  tracingRefusal ??= kernelProbes.tracingRefusal();
+  if (tracingRefusal)
+    throw new Error(`${basename(objectPath)}: this process may not load tracing BPF programs (${tracingRefusal}): it needs CAP_BPF and CAP_PERFMON (README: Privileges)`);
   const missing = requirements.needs.filter((feature) => !kernelHas(feature));
   const fallback = missing.length === 1 ? requirements.fallbacks?.[missing[0]] : undefined;
   if (fallback) return join(dirname(objectPath), fallback);

@@ -173,6 +173,23 @@ for (const { feature, since, refused } of REFUSALS) {
   });
 }
 
+test('without CAP_PERFMON every receiver says it may not load tracing programs, not that the kernel lacks features', async () => {
+  const dropped = '-perfmon,-sys_admin';
+  const collector = await RunningCollector.start(pipeline([], await freePort()), ['setpriv', '--inh-caps', dropped, '--bounding-set', dropped, '--']);
+  try {
+    const { components } = await collector.status();
+    for (const receiver of [...METRICS_RECEIVERS, 'cpu']) {
+      const status = components.find((component) => component.kind === 'receiver' && component.id === receiver);
+      assert.equal(status?.status, 'permanent_error', `${receiver}: ${status?.message}`);
+      assert.match(status.message!, /: this process may not load tracing BPF programs \(Operation not permitted\): it needs CAP_BPF and CAP_PERFMON/, receiver);
+      assert.doesNotMatch(status.message!, /Linux \d|lacks/, `${receiver} blames no kernel feature`);
+    }
+    assert.equal(await collector.stop(), 0, collector.stderr);
+  } finally {
+    await collector.stop();
+  }
+});
+
 test('an unknown kernel feature is refused by validate, listing the known ones', () => {
   assertRefusedByValidate(
     stringify({
