@@ -3,22 +3,19 @@
  * that add components of their own.
  * Exit status: 0 success, 2 configuration error, 1 any other failure.
  */
-import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { Collector } from './collector.js';
 import type { Factory } from './component.js';
 import { ConfigError } from './config/errors.js';
 import { loadConfigFile, type CollectorConfig } from './config/load.js';
 import { createLogger, type Logger } from './logger.js';
+import { exitImmediately } from '../native/index.js';
 import { projectPath } from './paths.js';
 import { VERSION } from './version.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_CONFIG = 2;
-
-/** How long Node may take to exit once asked before it is killed: see exitWithin(). */
-const EXIT_GRACE_S = 2;
 
 function usage(factories: Factory[]): string {
   return `Usage: ebpf-collector [run|validate] [--config FILE]
@@ -149,27 +146,11 @@ async function run(config: CollectorConfig, configPath: string): Promise<number>
       { notStopped, shutdownTimeoutMs: config.service.shutdownTimeoutMs },
       `shutdown did not finish within service::shutdown_timeout; still stopping: ${notStopped.join(', ')}; exiting anyway`,
     );
-    exitWithin(EXIT_GRACE_S);
-    return EXIT_FAILURE;
+    // Not process.exit(): it waits for Node's thread pool, and a stuck step may hold a thread in a system call for ever.
+    exitImmediately(EXIT_FAILURE);
   }
   logger.info('stopped');
   return status;
-}
-
-/**
- * Node's exit waits for its thread pool's threads to finish their current
- * task, and one stuck in a system call (an open() of a FIFO, a hung network
- * file system) never does: process.exit() then hangs for ever. A watchdog on
- * a pipe only we hold kills us if we are still there after `seconds`; it sees
- * the pipe close, and does nothing, if we have exited.
- */
-function exitWithin(seconds: number): void {
-  const watchdog = spawn('/bin/sh', ['-c', `timeout ${seconds} cat >/dev/null; [ $? -ne 124 ] || kill -KILL ${process.pid}`], {
-    stdio: ['pipe', 'ignore', 'ignore'],
-    detached: true,
-  });
-  watchdog.on('error', () => undefined);
-  watchdog.unref();
 }
 
 /** Runs main() as this process, exiting with its status. */

@@ -186,6 +186,7 @@ interface NativeAddon {
   bpfProgramIds(): Uint32Array;
   kernelBtf(): boolean;
   kernelBtfHas(kind: 'func' | 'typedef' | 'struct', name: string): boolean;
+  exitImmediately(code: number): never;
   tracingRefusal(): string;
   probeProgramType(type: string): boolean;
   probeMapType(type: string): boolean;
@@ -244,6 +245,14 @@ export function bpfProgramIds(): Uint32Array {
  * Types use libbpf's names (`raw_tracepoint`, `tracing` for tp_btf, `task_storage`), helpers
  * their names without `bpf_` (`loop`); an unknown name throws, a kernel that refuses answers false.
  */
+/**
+ * Ends the process now with `code` (_exit), without Node's exit, which waits
+ * for its thread pool and hangs for ever on a thread stuck in a system call.
+ */
+export function exitImmediately(code: number): never {
+  return addon.exitImmediately(code);
+}
+
 export const kernelProbes = {
   /** The kernel's own BTF (/sys/kernel/btf/vmlinux) loads. */
   btf: (): boolean => addon.kernelBtf(),

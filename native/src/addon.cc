@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include <unistd.h>
+
 #include "bpf_object.h"
 #include "cpus.h"
 #include "diagnostics.h"
@@ -44,6 +46,13 @@ Napi::Value BpfProgramIds(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// exitImmediately(code): _exit(2), without Node's exit, which joins its
+// thread pool and so hangs for ever on a thread stuck in a system call (an
+// open() of a FIFO, a hung network file system).
+Napi::Value ExitImmediately(const Napi::CallbackInfo& info) {
+  _exit(info[0].As<Napi::Number>().Int32Value());
+}
+
 }  // namespace
 }  // namespace ebpf
 
@@ -58,6 +67,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("onlineCpus", Napi::Function::New<ebpf::OnlineCpuList>(env, "onlineCpus"));
   exports.Set("libbpfVersion", Napi::Function::New<ebpf::LibbpfVersion>(env, "libbpfVersion"));
   exports.Set("bpfProgramIds", Napi::Function::New<ebpf::BpfProgramIds>(env, "bpfProgramIds"));
+  exports.Set("exitImmediately", Napi::Function::New<ebpf::ExitImmediately>(env, "exitImmediately"));
   ebpf::DefineKernelFeatures(env, exports);
   return exports;
 }
