@@ -18,9 +18,9 @@ outage_start, outage_end = summary["outage"]
 
 panels = [
     ("RSS (MB): mean, peak", [s["rssMb"] for s in samples], [s["rssPeakMb"] for s in samples]),
-    ("open file descriptors", [s["fds"] for s in samples], None),
+    ("descriptors: BPF, perf, sockets;\nfiles (dashed)", [s["otherFds"] for s in samples], [s["fileFds"] for s in samples]),
     ("fullest BPF map (fill ratio)", [s["maxMapFill"] for s in samples], None),
-    ("OTLP queue (items)", [s["otlp"]["queued"] for s in samples], None),
+    ("OTLP queue (MB)", [s["otlp"]["queuedMb"] for s in samples], None),
     ("OTLP items delivered (cumulative)", [s["otlp"]["exported"] for s in samples], None),
     ("collector CPU (% of one CPU)", [100 * s["cpuShare"] for s in samples], None),
 ]
