@@ -113,11 +113,16 @@ test('leaf frames land in the hot functions in their 6:3:1 proportion, kernel fr
     total += sample.count;
   }
   assert.ok(total >= 500, `enough samples to judge (${total})`);
-  const share = (name: string) => (100 * (byFunction.get(name) ?? 0)) / total;
-  const shares = `hot_a ${share('hot_a').toFixed(1)}%, hot_b ${share('hot_b').toFixed(1)}%, hot_c ${share('hot_c').toFixed(1)}%, elsewhere ${share('elsewhere').toFixed(1)}% of ${total}`;
-  assert.ok(Math.abs(share('hot_a') - 60) <= 5, shares);
-  assert.ok(Math.abs(share('hot_b') - 30) <= 5, shares);
-  assert.ok(Math.abs(share('hot_c') - 10) <= 5, shares);
+  // Shares of the samples in the three functions: the rest (about 2%: the loop's clock_gettime and the ends of
+  // context switches) is no function's work. Each may stray 5 binomial standard deviations at that count.
+  const hot = total - (byFunction.get('elsewhere') ?? 0);
+  const counts = [...byFunction].map(([name, n]) => `${name} ${n}`).join(', ');
+  assert.ok(hot >= 0.9 * total, `only ${hot} of ${total} samples in the hot functions: ${counts}`);
+  for (const [name, expected] of [['hot_a', 0.6], ['hot_b', 0.3], ['hot_c', 0.1]] as const) {
+    const share = (byFunction.get(name) ?? 0) / hot;
+    const tolerance = 5 * Math.sqrt((expected * (1 - expected)) / hot);
+    assert.ok(Math.abs(share - expected) <= tolerance, `${name} ${(100 * share).toFixed(1)}% of ${hot}, expected ${100 * expected} ± ${(100 * tolerance).toFixed(1)}: ${counts}`);
+  }
 });
 
 test('a CPU-bound thread gets frequency_hz samples per CPU second (within 15%)', async () => {
@@ -152,8 +157,11 @@ test('a syscall-heavy process has kernel frames at kernel addresses', async () =
       else assert.ok(frame.address < 0x800000000000n, `user frame 0x${frame.address.toString(16)}`);
     }
   }
-  const leavesInText = inKernel.filter((s) => s.frames[0].address >= text.start && s.frames[0].address < text.end).length;
-  assert.ok(leavesInText >= 0.9 * inKernel.length, `${leavesInText} of ${inKernel.length} kernel leaves are in the kernel's text`);
+  // Other tools' BPF programs on the syscall tracepoints (JIT code) and modules run in x86-64's module mapping
+  // space (Documentation/arch/x86/x86_64/mm.rst: ffffffffa0000000 to fffffffffeffffff), so leaves land there too.
+  const inCode = (address: bigint) => (address >= text.start && address < text.end) || (address >= 0xffffffffa0000000n && address < 0xffffffffff000000n);
+  const leavesInCode = inKernel.filter((s) => inCode(s.frames[0].address)).length;
+  assert.ok(leavesInCode >= 0.9 * inKernel.length, `${leavesInCode} of ${inKernel.length} kernel leaves are in the kernel's text, modules or BPF programs`);
 });
 
 test('without filters every process is sampled; a pid filter keeps the others out', async () => {

@@ -4,10 +4,13 @@
  * it calls hot_a, hot_b and hot_c with 6, 3 and 1 units of the same work, so
  * a profiler should see them at 60%, 30% and 10%. It starts when a line
  * arrives on stdin (so a profiler can attach first), and prints the CPU
- * seconds it used from then on.
+ * seconds it used from then on. Given "hold" after the seconds, it then waits
+ * for the end of stdin before exiting, so that its mappings can still be read
+ * when the last samples are symbolized.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #define UNIT_ITERATIONS 100000L
@@ -45,5 +48,9 @@ int main(int argc, char **argv)
 		hot_c(1);
 	}
 	printf("%.6f\n", now(CLOCK_PROCESS_CPUTIME_ID) - cpu_start);
+	fflush(stdout);
+	if (argc > 2 && strcmp(argv[2], "hold") == 0)
+		while (fgets(line, sizeof(line), stdin))
+			;
 	return 0;
 }

@@ -35,22 +35,38 @@ export function copyAs(binary: string, name: string): string {
 
 export interface Workload {
   pid: number;
-  /** Lets it begin its work. */
+  /** Lets it begin its work; unless it was started to hold, also ends its stdin. */
   go(): void;
+  /** Its first line of output (hotspots: the CPU seconds it used), while it may still be running. */
+  firstLine: Promise<string>;
+  /** Ends its stdin: a hotspots started with "hold" exits. */
+  release(): void;
   /** What it printed, once it has exited successfully. */
   finished: Promise<string>;
 }
 
-/** Starts a program that waits for a line on stdin before working (testdata/hotspots.c). */
+/** Starts a program that waits for a line on stdin before working (testdata/hotspots.c; "hold" as its second argument keeps it until release()). */
 export function startWorkload(binary: string, args: string[]): Workload {
   const child = spawn(binary, args, { stdio: ['pipe', 'pipe', 'inherit'] });
   let output = '';
-  child.stdout.on('data', (chunk) => (output += chunk));
+  let gotLine: (line: string) => void;
+  const firstLine = new Promise<string>((resolve) => (gotLine = resolve));
+  child.stdout.on('data', (chunk) => {
+    output += chunk;
+    if (output.includes('\n')) gotLine(output.slice(0, output.indexOf('\n')));
+  });
   const finished = new Promise<string>((resolve, reject) => {
     child.once('error', reject);
     child.once('exit', (code) => (code === 0 ? resolve(output) : reject(new Error(`${binary} exited with ${code}`))));
   });
-  return { pid: child.pid!, go: () => child.stdin.end('go\n'), finished };
+  const holds = args[1] === 'hold';
+  return {
+    pid: child.pid!,
+    go: () => (holds ? child.stdin.write('go\n') : child.stdin.end('go\n')),
+    firstLine: Promise.race([firstLine, finished.then((all) => all.split('\n')[0])]),
+    release: () => child.stdin.end(),
+    finished,
+  };
 }
 
 export interface AddressRange {
