@@ -289,6 +289,7 @@ test('a garbage-collected object releases its programs without close()', async (
     obj.load();
     obj.attach('on_exec', { kind: 'auto' });
     const loaded = loadedProgramIds();
+    assert.equal(obj.progIds().length, 6);
     assert.ok(obj.progIds().every((id) => loaded.has(id)));
     return obj.progIds();
   })();
