@@ -5,8 +5,11 @@
  * It shows what works there (every component's status, metrics from each
  * receiver for workloads the test starts, CPU profiles symbolized for a
  * process of another user, one in another mount namespace and one whose
- * binary was deleted, kernel frames named) and what degrades, with the exact
- * status that says so.
+ * binary was deleted, kernel frames named, TLS handshakes and getaddrinfo
+ * calls counted through uprobe-multi links) and what degrades, with the exact
+ * status that says so. With service::kernel_features::disable's uprobe_multi
+ * the uprobes fall back to perf_event: they work as full root, and with these
+ * capabilities dns and tls say that they need CAP_SYS_ADMIN there.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -21,7 +24,8 @@ import { projectPath } from '../../collector/paths.js';
 import { BpfObject } from '../../native/index.js';
 import { compileWorkload, removeWorkloads } from '../../receivers/cpu/testing/workloads.js';
 import { dig, DnsNamespace, getent, SERVER_V4 } from '../../receivers/dns/testdata/dns-network.js';
-import { eventually, freePort, RunningCollector, sampleValue, scrapeUntil } from '../support/collector.js';
+import { TlsFixture, type Server as TlsServer } from '../../receivers/tls/testdata/tls-workloads.js';
+import { eventually, freePort, kernelBpfState, prometheusPipeline, RunningCollector, sampleValue, scrape, scrapeUntil } from '../support/collector.js';
 
 const RUN = `lp${process.pid}`;
 const POD_UID = `1eaf0000-0000-4000-8000-${String(process.pid).padStart(12, '0')}`;
@@ -82,6 +86,8 @@ let cgroupMount: string;
 let podCgroup: string;
 let network: DnsNamespace;
 let server: Server;
+let tls: TlsFixture;
+let tlsServer: TlsServer;
 let collector: RunningCollector;
 let metricsPort: number;
 const workloads: ChildProcess[] = [];
@@ -132,6 +138,8 @@ before(async () => {
   await network.startDnsmasq(join(dir, 'dnsmasq.pid'));
   server = createServer((socket) => socket.end());
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  tls = TlsFixture.create();
+  tlsServer = await tls.opensslServer();
   metricsPort = await freePort();
   collector = await RunningCollector.start(defaultPipeline(metricsPort, join(dir, 'profiles')), setpriv);
 });
@@ -140,6 +148,7 @@ after(async () => {
   for (const child of workloads) child.kill('SIGKILL');
   await collector?.stop();
   server?.close();
+  await tls?.cleanup();
   network?.destroy();
   for (const cgroup of [podCgroup, `/ebpf-collector-${RUN}`]) if (cgroupMount && cgroup && existsSync(join(cgroupMount, cgroup))) rmdirSync(join(cgroupMount, cgroup));
   removeWorkloads();
@@ -164,14 +173,20 @@ test('the collector runs as uid 0 with exactly the DaemonSet\'s capabilities', (
   );
 });
 
-test('every component is ok, but dns and tls, whose uprobes need CAP_SYS_ADMIN, say what they lost', async () => {
-  // The symbolizer reports after its first batch, the tls receiver after its first scan of processes.
+/** The kinds of the kernel's links to `collector`'s uprobe programs (kprobe type): bpftool before 7.3 shows uprobe-multi links as 12. */
+function uprobeLinkKinds(collector: RunningCollector): string[] {
+  const ours = new Set(collector.programIds());
+  const state = kernelBpfState() as { progs: { id: number; type?: string }[]; links: { prog_id: number; type?: string | number }[] };
+  const uprobePrograms = new Set(state.progs.filter((p) => ours.has(p.id) && p.type === 'kprobe').map((p) => p.id));
+  return [...new Set(state.links.filter((l) => uprobePrograms.has(l.prog_id)).map((l) => (l.type === 12 ? 'uprobe_multi' : String(l.type))))].sort();
+}
+
+test('every component is ok, dns and tls too: their uprobes attach as uprobe-multi links, which need no CAP_SYS_ADMIN', async () => {
   const components = await eventually('every component to report', 20_000, async () => {
     const { components } = await collector.status();
-    return components.every((c) => c.status !== 'starting' && c.status !== 'created') && components.some((c) => c.id === 'tls' && c.message) ? components : undefined;
+    return components.every((c) => c.status !== 'starting' && c.status !== 'created') ? components : undefined;
   });
   const byId = new Map(components.map((c) => [`${c.kind}/${c.id}`, c]));
-  const degraded = new Set(['receiver/dns', 'receiver/tls']);
   assert.deepEqual(
     [...byId.keys()].sort(),
     [
@@ -190,18 +205,11 @@ test('every component is ok, but dns and tls, whose uprobes need CAP_SYS_ADMIN, 
       'receiver/tls',
     ],
   );
-  for (const [key, component] of byId) if (!degraded.has(key)) assert.equal(component.status, 'ok', `${key}: ${component.message}`);
-  // Linux 6.16 and its stable backports ("perf: Revert to requiring CAP_SYS_ADMIN for uprobes") refuse perf uprobes without SYS_ADMIN.
-  const uprobeRefused = String.raw`cannot attach \w+ \(u(?:ret)?probe [^)]+\): Permission denied; libbpf: prog '\w+': failed to create u(?:ret)?probe '[^']+' perf event: Permission denied`;
-  const dns = byId.get('receiver/dns')!;
-  assert.equal(dns.status, 'recoverable_error');
-  assert.match(dns.message!, new RegExp(String.raw`^getaddrinfo is not probed, so its calls are counted per wire query \(\S+/libc\.so\.6: ${uprobeRefused}\)$`));
-  const tls = byId.get('receiver/tls')!;
-  assert.equal(tls.status, 'recoverable_error');
-  assert.match(tls.message!, new RegExp(String.raw`^no OpenSSL 3\.0 library or binary found to probe yet; not probing \S+/libssl\.so\.3: attach failed: ${uprobeRefused}`));
+  for (const [key, component] of byId) assert.equal(component.status, 'ok', `${key}: ${component.message}`);
+  assert.deepEqual(uprobeLinkKinds(collector), ['uprobe_multi'], 'getaddrinfo and libssl are probed through uprobe-multi links only');
 });
 
-test('metrics flow from process, syscalls, tcp, dns, fileio and blockio', async () => {
+test('metrics flow from process, syscalls, tcp, dns (getaddrinfo calls too), fileio, blockio and tls', async () => {
   const exec = `lpexec${process.pid % 100_000}`;
   const execBinary = join(dir, exec);
   copyFileSync('/bin/true', execBinary);
@@ -218,6 +226,8 @@ test('metrics flow from process, syscalls, tcp, dns, fileio and blockio', async 
   const resolved = `getent-${RUN}.ok.test`;
   await dig(network, SERVER_V4, answered, 3);
   await getent(network, resolved, 1);
+  const [tlsName] = tls.names;
+  for (let i = 0; i < 3; i++) assert.equal(tls.curl(tlsName, tlsServer.port).ok, 1, 'curl\'s handshake with openssl s_server');
 
   const pod = { pod: POD_UID };
   const wanted: [string, string, Record<string, string>, number][] = [
@@ -227,10 +237,11 @@ test('metrics flow from process, syscalls, tcp, dns, fileio and blockio', async 
     ['tcp', 'ebpf_network_connect_duration_seconds_count', { dst_ip: '127.0.0.1', ...pod }, 1],
     ['tcp', 'ebpf_network_connect_failures_total', { dst_ip: '127.0.0.1', error: 'ECONNREFUSED', ...pod }, 1],
     ['dns', 'ebpf_dns_query_duration_seconds_count', { domain: answered }, 3],
-    // One getaddrinfo call, counted as its A and AAAA queries on the wire: the degraded dns status above.
-    ['dns', 'ebpf_dns_query_duration_seconds_count', { domain: resolved }, 2],
+    // One getaddrinfo call, counted once (not as its A and AAAA queries on the wire): the uprobes see it.
+    ['dns', 'ebpf_dns_query_duration_seconds_count', { domain: resolved }, 1],
     ['fileio', 'ebpf_io_operations_total', { filesystem: 'ext4', operation: 'write', ...pod }, 100],
     ['blockio', 'ebpf_block_io_operations_total', { operation: 'write', ...pod }, 64],
+    ['tls', 'ebpf_tls_handshake_duration_seconds_count', { server_name: tlsName, side: 'client' }, 3],
   ];
   const exposition = await scrapeUntil(metricsPort, 'every receiver\'s metrics for the workloads', 20_000, (text) =>
     wanted.every(([, name, labels, least]) => sampleValue(text, name, labels) >= least),
@@ -239,7 +250,66 @@ test('metrics flow from process, syscalls, tcp, dns, fileio and blockio', async 
   });
   for (const [receiver, name, labels, least] of wanted)
     assert.ok(sampleValue(exposition, name, labels) >= least, `${receiver}: ${name}${JSON.stringify(labels)} is ${sampleValue(exposition, name, labels)}, expected at least ${least}`);
-  assert.equal(sampleValue(exposition, 'ebpf_dns_query_duration_seconds_count', { domain: resolved }), 2, 'getaddrinfo is counted per wire query');
+  assert.equal(sampleValue(exposition, 'ebpf_dns_query_duration_seconds_count', { domain: resolved }), 1, 'getaddrinfo is counted per call');
+  assert.equal(sampleValue(exposition, 'ebpf_tls_handshake_duration_seconds_count', { server_name: tlsName, side: 'client' }), 3, 'each handshake once');
+});
+
+/** dns and tls alone, scraped, with uprobe-multi links turned off, so that their uprobes go through perf_event. */
+async function startWithoutUprobeMulti(wrapper: string[]): Promise<{ fallback: RunningCollector; port: number }> {
+  const port = await freePort();
+  const pipeline = parse(prometheusPipeline({ dns: { collection_interval: '300ms' }, tls: { collection_interval: '300ms' } }, port));
+  pipeline.service.kernel_features = { disable: ['uprobe_multi'] };
+  return { fallback: await RunningCollector.start(stringify(pipeline), wrapper), port };
+}
+
+test('with uprobe_multi turned off, as full root, the uprobes attach through perf_event and count getaddrinfo calls and handshakes', async () => {
+  const { fallback, port } = await startWithoutUprobeMulti([]);
+  try {
+    const receivers = await eventually('dns and tls to report', 20_000, async () => {
+      const ours = (await fallback.status()).components.filter((c) => c.kind === 'receiver');
+      return ours.length === 2 && ours.every((c) => c.status !== 'starting' && c.status !== 'created') ? ours : undefined;
+    });
+    for (const receiver of receivers) assert.equal(receiver.status, 'ok', `${receiver.id}: ${receiver.message}`);
+    assert.deepEqual(uprobeLinkKinds(fallback), ['perf_event'], 'getaddrinfo and libssl are probed through perf_event links only');
+
+    const resolved = `fallback-${RUN}.ok.test`;
+    await getent(network, resolved, 1);
+    // The second name: the collector of the tests above counts the first.
+    const tlsName = tls.names[1];
+    for (let i = 0; i < 2; i++) assert.equal(tls.curl(tlsName, tlsServer.port).ok, 1, 'curl\'s handshake with openssl s_server');
+    const getaddrinfoCalls = (text: string) => sampleValue(text, 'ebpf_dns_query_duration_seconds_count', { domain: resolved });
+    const handshakes = (text: string) => sampleValue(text, 'ebpf_tls_handshake_duration_seconds_count', { server_name: tlsName, side: 'client' });
+    await scrapeUntil(port, 'the getaddrinfo call and the handshakes', 15_000, (text) => getaddrinfoCalls(text) >= 1 && handshakes(text) >= 2);
+    const exposition = await scrape(port);
+    assert.equal(getaddrinfoCalls(exposition), 1, 'getaddrinfo is counted per call');
+    assert.equal(handshakes(exposition), 2, 'each handshake once');
+    await fallback.stopAndExpectReleased();
+  } finally {
+    await fallback.stop();
+  }
+});
+
+test('with uprobe_multi turned off and these capabilities, dns and tls say that perf_event uprobes need CAP_SYS_ADMIN here', async () => {
+  const { fallback } = await startWithoutUprobeMulti(setpriv);
+  try {
+    // The tls receiver reports after its first scan of processes.
+    const receivers = await eventually('dns and tls to report', 20_000, async () => {
+      const ours = (await fallback.status()).components.filter((c) => c.kind === 'receiver');
+      return ours.length === 2 && ours.every((c) => c.status !== 'starting' && c.status !== 'created' && c.message) ? ours : undefined;
+    });
+    const byId = new Map(receivers.map((c) => [c.id, c]));
+    // Linux 6.16 and its stable backports ("perf: Revert to requiring CAP_SYS_ADMIN for uprobes") refuse perf uprobes without SYS_ADMIN.
+    const refused = String.raw`cannot attach \w+ \(u(?:ret)?probe [^;()]+; uprobes through perf_event need CAP_SYS_ADMIN on this kernel \(Linux 6\.16\+\); uprobe-multi links \(Linux 6\.6\+\) need only CAP_BPF and CAP_PERFMON\): Permission denied; libbpf: prog '\w+': failed to create u(?:ret)?probe '[^']+' perf event: Permission denied`;
+    const dns = byId.get('dns')!;
+    assert.equal(dns.status, 'recoverable_error');
+    assert.match(dns.message!, new RegExp(String.raw`^getaddrinfo is not probed, so its calls are counted per wire query \(\S+/libc\.so\.6: ${refused}\)$`));
+    const tlsStatus = byId.get('tls')!;
+    assert.equal(tlsStatus.status, 'recoverable_error');
+    assert.match(tlsStatus.message!, new RegExp(String.raw`^no OpenSSL 3\.0 library or binary found to probe yet; not probing \S+/libssl\.so\.3: attach failed: ${refused}`));
+    assert.equal(await fallback.stop(), 0, fallback.stderr);
+  } finally {
+    await fallback.stop();
+  }
 });
 
 test('CPU profiles name the frames of another user\'s process, of one in another mount namespace, of a deleted binary, and the kernel\'s', async () => {
