@@ -27,7 +27,10 @@ export type AttachSpec =
   | { kind: 'perf_event'; frequencyHz: number; cpus?: number[] }
   | { kind: 'tracepoint'; category: string; name: string }
   | { kind: 'raw_tracepoint'; name: string }
-  /** With functionName, offset is relative to the function; pid defaults to -1 (all). */
+  /**
+   * With functionName, offset is relative to the function; pid defaults to -1 (all). A uprobe-multi link (see
+   * useUprobeMulti) opens binaryPath as given: only the perf_event fallback searches PATH for a bare name, as libbpf does.
+   */
   | { kind: 'uprobe'; binaryPath: string; functionName?: string; offset?: number; retprobe?: boolean; pid?: number };
 
 /**
