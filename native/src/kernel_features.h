@@ -7,7 +7,8 @@
 
 namespace ebpf {
 
-// Adds kernelBtf, kernelBtfHas, probeProgramType, probeMapType and probeHelper to `exports`.
+// Adds kernelBtf, kernelBtfHas, tracingRefusal, probeProgramType, probeMapType, probeHelper,
+// probeUprobeMulti and useUprobeMulti to `exports`.
 void DefineKernelFeatures(Napi::Env env, Napi::Object exports);
 
 }  // namespace ebpf
