@@ -36,12 +36,10 @@ COPY native/ native/
 RUN cd native && npx --no-install node-gyp configure build --nodedir="$(dirname "$(dirname "$(command -v node)")")"
 
 COPY . .
-# Test-only code (tests, their support, benches, components' testing/ and
-# testdata/ folders) stays out of the image.
+# tsconfig.json builds the collector alone: tests, their support, benches and
+# components' testing/ and testdata/ folders build into build/dev/ with
+# tsconfig.test.json, never into dist/ or the image.
 RUN npx --no-install tsc -p tsconfig.json \
- && rm -rf dist/test dist/bench \
- && find dist \( -name '*.test.js' -o -name '*.test.js.map' \) -delete \
- && find dist -type d \( -name testing -o -name testdata \) -prune -exec rm -rf {} + \
  && npm prune --omit=dev --no-audit --no-fund
 
 FROM ${NODE_IMAGE}

@@ -1,5 +1,5 @@
 // Exercises the addon against the running kernel: needs root, BTF, clang and bpftool.
-// Run after `npx tsc -p tsconfig.json` with `node --test dist/native/`.
+// Run after `npx tsc -p tsconfig.test.json` with `node --test build/dev/native/`.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';

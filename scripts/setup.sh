@@ -59,5 +59,6 @@ fi
 log "building the native addon"
 (cd native && npx --no-install node-gyp build >&2)
 
-log "compiling TypeScript"
+log "compiling TypeScript: the collector into dist/, its tests and benchmarks into build/dev/"
 npx --no-install tsc -p tsconfig.json
+npx --no-install tsc -p tsconfig.test.json

@@ -5,5 +5,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-mapfile -t files < <(find dist -name "*.test.js" | sort)
+mapfile -t files < <(find build/dev -name "*.test.js" | sort)
 exec node --test --test-concurrency=1 --test-reporter=spec "$@" "${files[@]}"

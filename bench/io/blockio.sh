@@ -27,4 +27,4 @@ trap cleanup EXIT
 mount -t tmpfs -o size=32m tmpfs "$BACKING"
 truncate -s 16M "$BACKING/image"
 LOOP=$(losetup -f --show "$BACKING/image")
-node dist/bench/io/blockio_bench.js --device "$LOOP" "$@"
+node build/dev/bench/io/blockio_bench.js --device "$LOOP" "$@"

@@ -17,7 +17,7 @@
  *   trace entry, rwbs and cmd strings included), so it flatters bpftrace.
  * Modes take turns within each round; medians over the rounds are reported.
  *
- * usage: node dist/bench/io/blockio_bench.js --device /dev/loopN [--reps N] [--requests N]   (bench/io/blockio.sh sets it up)
+ * usage: node build/dev/bench/io/blockio_bench.js --device /dev/loopN [--reps N] [--requests N]   (bench/io/blockio.sh sets it up)
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { parseArgs } from 'node:util';

@@ -25,4 +25,4 @@ done
 FILE=$(mktemp /var/tmp/fileio-bench-XXXXXX)
 trap 'rm -f "$FILE"' EXIT
 head -c 65536 /dev/urandom > "$FILE"
-node dist/bench/io/fileio_bench.js --file "$FILE" "$@"
+node build/dev/bench/io/fileio_bench.js --file "$FILE" "$@"

@@ -25,7 +25,7 @@
  * busy machine spreads over all of them; a mode's added cost is its time per
  * call minus the bare time of the same round; medians over rounds are reported.
  *
- * usage: node dist/bench/io/fileio_bench.js --file PATH [--reps N] [--preads N] [--getppids N]   (bench/io/fileio.sh sets it up)
+ * usage: node build/dev/bench/io/fileio_bench.js --file PATH [--reps N] [--preads N] [--getppids N]   (bench/io/fileio.sh sets it up)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';

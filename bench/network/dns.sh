@@ -16,4 +16,4 @@ make -s -C bpf vmlinux.h ../build/bpf/dns.bpf.o
 cc -O2 -Wall -Werror -o "$OUT/dns_loops" bench/network/dns_loops.c
 ARCH=$(uname -m | sed -e s/x86_64/x86/ -e s/aarch64/arm64/)
 clang -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_"$ARCH" -I bpf -c bench/network/dns_empty_pair.bpf.c -o "$OUT/dns_empty_pair.bpf.o"
-exec node dist/bench/network/dns_bench.js "$@"
+exec node build/dev/bench/network/dns_bench.js "$@"

@@ -14,7 +14,7 @@
  * kernel.bpf_stats_enabled on, the kernel's own run time per program run is
  * reported too: the part of the per-packet cost spent inside the programs.
  *
- * usage: node dist/bench/network/dns_bench.js [--reps N] [--queries N] [--calls N] [--packets N]   (bench/network/dns.sh builds what it needs)
+ * usage: node build/dev/bench/network/dns_bench.js [--reps N] [--queries N] [--calls N] [--packets N]   (bench/network/dns.sh builds what it needs)
  */
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';

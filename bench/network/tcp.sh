@@ -13,4 +13,4 @@ OUT=build/bench/network
 mkdir -p "$OUT"
 make -s -C bpf vmlinux.h ../build/bpf/tcp.bpf.o
 cc -O2 -Wall -Werror -o "$OUT/tcp_connect_loop" bench/network/tcp_connect_loop.c
-exec node dist/bench/network/tcp_bench.js "$@"
+exec node build/dev/bench/network/tcp_bench.js "$@"

@@ -17,7 +17,7 @@
  * round: other benches may switch the statistics off for a while, which
  * leaves fewer runs counted but not a different time per run.
  *
- * usage: node dist/bench/network/tcp_bench.js [--reps N] [--connects N]   (bench/network/tcp.sh builds what it needs)
+ * usage: node build/dev/bench/network/tcp_bench.js [--reps N] [--connects N]   (bench/network/tcp.sh builds what it needs)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -13,4 +13,4 @@ OUT=build/bench/network
 mkdir -p "$OUT"
 make -s -C bpf vmlinux.h ../build/bpf/tls.bpf.o
 cc -O2 -Wall -Werror -o "$OUT/tls_handshake_loop" bench/network/tls_handshake_loop.c -lssl -lcrypto
-exec node dist/bench/network/tls_bench.js "$@"
+exec node build/dev/bench/network/tls_bench.js "$@"

@@ -14,7 +14,7 @@
  * (kernel.bpf_stats_enabled, on only while this runs), which leaves out the
  * traps themselves.
  *
- * usage: node dist/bench/network/tls_bench.js [--pairs N] [--handshakes N]   (bench/network/tls.sh builds what it needs)
+ * usage: node build/dev/bench/network/tls_bench.js [--pairs N] [--handshakes N]   (bench/network/tls.sh builds what it needs)
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';

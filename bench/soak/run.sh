@@ -17,7 +17,7 @@ cc -O2 -Wall -Werror -o build/soak/exec_churn bench/soak/exec_churn.c
 # Built with frame pointers, like the CPU benchmark's workload, so its stacks are whole.
 cc -O2 -fno-omit-frame-pointer -Wall -Werror -o build/soak/fixed_work bench/cpu/fixed_work.c
 status=0
-node dist/bench/soak/soak.js --out "$OUT" --minutes "${MINUTES:-60}" --outage-start "${OUTAGE_START:-20}" \
+node build/dev/bench/soak/soak.js --out "$OUT" --minutes "${MINUTES:-60}" --outage-start "${OUTAGE_START:-20}" \
   --outage-minutes "${OUTAGE_MINUTES:-10}" --exec-rate "${EXEC_RATE:-200}" --warmup-minutes "${WARMUP_MINUTES:-5}" || status=$?
 /usr/bin/python3 bench/soak/plot.py "$OUT"
 exit "$status"

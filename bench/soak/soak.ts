@@ -8,7 +8,7 @@
  * stops the collector and checks what the issue asks (see `verdicts`).
  * Writes samples.json, table.md and summary.json into `--out`.
  *
- * usage: node dist/bench/soak/soak.js --out DIR [--minutes 60] [--outage-start 20] [--outage-minutes 10] [--exec-rate 200]
+ * usage: node build/dev/bench/soak/soak.js --out DIR [--minutes 60] [--outage-start 20] [--outage-minutes 10] [--exec-rate 200]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';

@@ -8,7 +8,7 @@
  * over all of them; each mode's added cost is its time per call minus the
  * bare time of the same round, and the medians over rounds are reported.
  *
- * usage: node dist/bench/syscalls/bench.js [--reps N] [--calls N]   (bench/syscalls/run.sh builds what it needs)
+ * usage: node build/dev/bench/syscalls/bench.js [--reps N] [--calls N]   (bench/syscalls/run.sh builds what it needs)
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -7,7 +7,7 @@
  * the receiver's collect(). Then swapBanks() alone, on a second copy of the
  * object, as many times: the wait is for the whole system's programs.
  *
- * usage: node dist/bench/syscalls/drain.js [--collections N] [--interval MS] [--aggregate cgroup,pid,tid]
+ * usage: node build/dev/bench/syscalls/drain.js [--collections N] [--interval MS] [--aggregate cgroup,pid,tid]
  *        (bench/syscalls/run.sh builds the getppid loop)
  */
 import { spawn } from 'node:child_process';

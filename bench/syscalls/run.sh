@@ -15,4 +15,4 @@ make -s -C bpf vmlinux.h ../build/bpf/syscalls.bpf.o
 cc -O2 -Wall -Werror -o "$OUT/getppid_loop" bench/syscalls/getppid_loop.c
 ARCH=$(uname -m | sed -e s/x86_64/x86/ -e s/aarch64/arm64/)
 clang -g -O2 -Wall -Werror -target bpf -D__TARGET_ARCH_"$ARCH" -I bpf -c bench/syscalls/empty_pair.bpf.c -o "$OUT/empty_pair.bpf.o"
-exec node dist/bench/syscalls/bench.js "$@"
+exec node build/dev/bench/syscalls/bench.js "$@"
