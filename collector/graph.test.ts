@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import { z } from 'zod';
 import { eventually, freePort } from '../test/support/collector.js';
-import { testHost } from '../test/support/components.js';
+import { selfMetric, testHost } from '../test/support/components.js';
 import type { Component, Consumer, Consumers, ExporterFactory, ProcessorFactory, ReceiverFactory } from './component.js';
 import { FACTORIES } from './components.js';
 import { resolveConfig } from './config/load.js';
@@ -136,15 +136,7 @@ async function within<T>(ms: number, what: string, promise: Promise<T>): Promise
   }
 }
 
-async function counter(telemetry: SelfTelemetry, name: string, attributes: Record<string, string>): Promise<number> {
-  let sum = 0;
-  for (const scope of (await telemetry.collect()).scopeMetrics)
-    for (const metric of scope.metrics)
-      if (metric.descriptor.name === name)
-        for (const point of metric.dataPoints)
-          if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) sum += point.value as number;
-  return sum;
-}
+const counter = async (telemetry: SelfTelemetry, name: string, attributes: Record<string, string>) => (await selfMetric(telemetry, name, attributes)) ?? 0;
 
 const dropped = (telemetry: SelfTelemetry, component: string, reason: string) =>
   counter(telemetry, 'ebpf_collector_dropped_items_total', { component, reason });

@@ -11,7 +11,7 @@ import type { Host } from '../../collector/component.js';
 import { profileSampleCount, type ProfileBatch } from '../../collector/data/profiles.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
 import { eventually } from '../../test/support/collector.js';
-import { testHost, testSettings } from '../../test/support/components.js';
+import { selfMetric, testHost, testSettings } from '../../test/support/components.js';
 import { pprofExporterFactory } from './factory.js';
 import { FIXTURE_NEXT_WINDOW, FIXTURE_SYMBOLIZED_WINDOW, FIXTURE_WINDOW_START_MS, fixtureAt } from './testing/fixtures.js';
 import { goToolPprof, parseTop } from './testing/go-tool-pprof.js';
@@ -27,12 +27,7 @@ function create(config: Record<string, unknown>) {
 
 /** Sum of one self-telemetry counter over its series. */
 async function counter(telemetry: SelfTelemetry, name: string, reason?: string): Promise<number> {
-  const { scopeMetrics } = await telemetry.collect();
-  let sum = 0;
-  for (const metric of scopeMetrics.flatMap((s) => s.metrics))
-    if (metric.descriptor.name === name)
-      for (const point of metric.dataPoints) if (reason === undefined || point.attributes.reason === reason) sum += point.value as number;
-  return sum;
+  return (await selfMetric(telemetry, name, reason === undefined ? {} : { reason })) ?? 0;
 }
 
 function tempDir(): string {

@@ -13,10 +13,9 @@ import {
 import { dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { after, before, test } from 'node:test';
-import type { Attributes } from '@opentelemetry/api';
 import { SelfTelemetry } from '../../collector/telemetry.js';
 import { ElfSymbolizer, type SymbolizeResult } from '../../native/index.js';
-import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
+import { ProfilesSink, selfMetric, testHost, testSettings } from '../../test/support/components.js';
 import { symbolizerProcessorFactory } from './factory.js';
 import { parseProcMaps, ProcessMappings, type MappedFile } from './proc-maps.js';
 import {
@@ -83,17 +82,6 @@ function containerRoot(name: string, withProc = false): string {
   copyFileSync(staticWorkload, join(root, 'bin', 'workload'));
   chmodSync(join(root, 'bin', 'workload'), 0o755);
   return root;
-}
-
-/** Value of a self-telemetry series whose attributes include `attributes`. */
-async function selfMetric(telemetry: SelfTelemetry, name: string, attributes: Attributes = {}): Promise<number | undefined> {
-  const { scopeMetrics } = await telemetry.collect();
-  for (const scope of scopeMetrics)
-    for (const metric of scope.metrics)
-      if (metric.descriptor.name === name)
-        for (const point of metric.dataPoints)
-          if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) return point.value as number;
-  return undefined;
 }
 
 function createProcessor(config: Record<string, unknown>, telemetry = new SelfTelemetry(), sink = new ProfilesSink()) {

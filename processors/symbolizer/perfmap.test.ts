@@ -14,7 +14,7 @@ import type { ProfileBatch } from '../../collector/data/profiles.js';
 import { projectPath } from '../../collector/paths.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
 import { eventually, freePort, RunningCollector, sampleValue, scrape } from '../../test/support/collector.js';
-import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
+import { ProfilesSink, selfMetric, testHost, testSettings } from '../../test/support/components.js';
 import { symbolizerProcessorFactory } from './factory.js';
 import { fixtureBatch, startProgram, temporaryDir, testdata } from './testing/test-programs.js';
 
@@ -140,18 +140,8 @@ function hostileSetup(config: Record<string, unknown> = {}) {
     await withDeadline(processor.consume(batch), 'the batch');
     return batch.samples.map((s) => s.frames.map((f) => f.functionName));
   };
-  const selfMetric = async (name: string, attributes: Record<string, string> = {}) => {
-    const { scopeMetrics } = await telemetry.collect();
-    let sum: number | undefined;
-    for (const scope of scopeMetrics)
-      for (const metric of scope.metrics)
-        if (metric.descriptor.name === name)
-          for (const point of metric.dataPoints)
-            if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) sum = (sum ?? 0) + (point.value as number);
-    return sum;
-  };
-  const refused = (reason: string) => selfMetric('ebpf_collector_symbolizer_perf_maps_refused_total', { reason });
-  const tableBytes = () => selfMetric('ebpf_collector_symbolizer_perf_map_bytes');
+  const refused = (reason: string) => selfMetric(telemetry, 'ebpf_collector_symbolizer_perf_maps_refused_total', { reason });
+  const tableBytes = () => selfMetric(telemetry, 'ebpf_collector_symbolizer_perf_map_bytes');
   return { processor, names, refused, tableBytes, warnings, shutdown: () => withDeadline(processor.shutdown(), 'shutdown') };
 }
 

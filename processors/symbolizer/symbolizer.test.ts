@@ -3,12 +3,11 @@ import assert from 'node:assert/strict';
 import { copyFileSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { Attributes } from '@opentelemetry/api';
 import { parse } from 'yaml';
 import { projectPath } from '../../collector/paths.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
 import { ElfSymbolizer, type SymbolizeRequest } from '../../native/index.js';
-import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
+import { ProfilesSink, selfMetric, testHost, testSettings } from '../../test/support/components.js';
 import { symbolizerProcessorFactory } from './factory.js';
 import { parseProcMaps, ProcessMappings } from './proc-maps.js';
 import {
@@ -95,17 +94,6 @@ test('a batch before start or after shutdown passes through untouched', async ()
   assert.deepEqual(sink.batches, [batch, batch]);
   assert.deepEqual(batch.samples[0].frames, [{ kind: 'user', address: 0x1000n }]);
 });
-
-/** Value of a self-telemetry series whose attributes include `attributes`. */
-async function selfMetric(telemetry: SelfTelemetry, name: string, attributes: Attributes = {}): Promise<number | undefined> {
-  const { scopeMetrics } = await telemetry.collect();
-  for (const scope of scopeMetrics)
-    for (const metric of scope.metrics)
-      if (metric.descriptor.name === name)
-        for (const point of metric.dataPoints)
-          if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) return point.value as number;
-  return undefined;
-}
 
 test('self-telemetry: frames by result, the symbolized fraction, and cached binaries', async () => {
   const telemetry = new SelfTelemetry();

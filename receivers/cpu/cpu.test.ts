@@ -5,7 +5,7 @@ import { after, test } from 'node:test';
 import type { CreateSettings } from '../../collector/component.js';
 import type { ProfileSample } from '../../collector/data/profiles.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
-import { ProfilesSink, testHost, testSettings } from '../../test/support/components.js';
+import { ProfilesSink, selfMetric, testHost, testSettings } from '../../test/support/components.js';
 import { cgroup2Mount } from '../../collector/cgroups.js';
 import type { CpuConfig } from './config.js';
 import { cpuReceiverFactory } from './factory.js';
@@ -220,17 +220,6 @@ test('a cgroup that does not exist fails start with its path', async () => {
   await receiver.shutdown();
 });
 
-/** Sum of one self-metric's points whose attributes include `attributes`. */
-async function selfMetric(telemetry: SelfTelemetry, name: string, attributes: Record<string, string>): Promise<number> {
-  let sum = 0;
-  for (const scope of (await telemetry.collect()).scopeMetrics)
-    for (const metric of scope.metrics)
-      if (metric.descriptor.name === name)
-        for (const point of metric.dataPoints)
-          if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) sum += point.value as number;
-  return sum;
-}
-
 test('stacks lost to stack-map collisions are counted, so samples kept plus lost match the CPU time', async () => {
   const telemetry = new SelfTelemetry();
   const settings = { ...testSettings('receiver', 'cpu'), telemetry: telemetry.forComponent('receiver', 'cpu') };
@@ -240,15 +229,15 @@ test('stacks lost to stack-map collisions are counted, so samples kept plus lost
   // At 1000 Hz nearly every sample has a new stack, so some collide in the stack map's hash buckets.
   const [output] = await profile([create(config({ pids: [workload.pid], frequency_hz: 1000, collection_interval: '10s' }), sink, settings)], [workload]);
 
-  const dropped = (reason: string) => selfMetric(telemetry, 'ebpf_collector_dropped_items_total', { signal: 'profiles', reason });
+  const dropped = async (reason: string) => (await selfMetric(telemetry, 'ebpf_collector_dropped_items_total', { signal: 'profiles', reason })) ?? 0;
   const collisions = await dropped('stack_collision');
   const lost = collisions + (await dropped('stack_map_full')) + (await dropped('stack_walk_failed')) + (await dropped('stack_error'));
   const kept = sink.count(workload.pid);
   const expected = 1000 * Number(output);
   assert.ok(collisions > 0, 'collisions happened and were counted');
   assert.ok(Math.abs(kept + lost - expected) <= 0.15 * expected, `${kept} kept + ${lost} lost for ${expected.toFixed(0)} expected samples`);
-  assert.ok((await selfMetric(telemetry, 'ebpf_collector_bpf_map_fill_ratio', { map: 'stacks' })) > 0, 'stack map fill reported');
-  assert.ok((await selfMetric(telemetry, 'ebpf_collector_bpf_map_fill_ratio', { map: 'sample_counts' })) > 0, 'counts map fill reported');
+  assert.ok(((await selfMetric(telemetry, 'ebpf_collector_bpf_map_fill_ratio', { map: 'stacks' })) ?? 0) > 0, 'stack map fill reported');
+  assert.ok(((await selfMetric(telemetry, 'ebpf_collector_bpf_map_fill_ratio', { map: 'sample_counts' })) ?? 0) > 0, 'counts map fill reported');
 });
 
 test('stacks deeper than the kernel records are counted as truncated, their samples kept', async () => {

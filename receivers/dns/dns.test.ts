@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { cgroup2Mount } from '../../collector/cgroups.js';
 import type { Attributes } from '../../collector/data/metrics.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
-import { configIssues, MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
+import { configIssues, MetricsSink, selfMetric, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
 import { eventually } from '../../test/support/collector.js';
 import { dnsReceiverFactory } from './factory.js';
 import { OTHER_DOMAIN } from './domain-cap.js';
@@ -71,12 +71,7 @@ function allAttributes(sink: MetricsSink): Attributes[] {
 }
 
 async function dropped(telemetry: SelfTelemetry, reason: string): Promise<number> {
-  let sum = 0;
-  for (const scope of (await telemetry.collect()).scopeMetrics)
-    for (const metric of scope.metrics)
-      if (metric.descriptor.name === 'ebpf_collector_dropped_items_total')
-        for (const point of metric.dataPoints) if (point.attributes.reason === reason) sum += point.value as number;
-  return sum;
+  return (await selfMetric(telemetry, 'ebpf_collector_dropped_items_total', { reason })) ?? 0;
 }
 
 /** Runs the receiver while `workload` runs, until `arrived` holds (then one more interval, for anything extra to show). */

@@ -11,7 +11,7 @@ import { after, afterEach, before, test } from 'node:test';
 import { cgroup2Mount } from '../../collector/cgroups.js';
 import type { Attributes } from '../../collector/data/metrics.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
-import { configIssues, MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
+import { configIssues, MetricsSink, selfMetric, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
 import { tcpReceiverFactory } from './factory.js';
 import { OTHER_DESTINATIONS } from './receiver.js';
 import { CLOSED_PORT, DROPPED_PORT, TcpNamespace, UNROUTED_V4, UNROUTED_V6, type Client } from './testdata/tcp-network.js';
@@ -168,10 +168,5 @@ test('destinations past max_destinations fold into dst_ip="[other]" and are coun
   assert.equal(named.length, 2, `destinations with their own series: ${named.join(', ')}`);
   for (const dst_ip of named) assert.equal(failures(sink, { dst_ip, error: 'ENETUNREACH' }), 2);
   assert.equal(failures(sink, { dst_ip: OTHER_DESTINATIONS, error: 'ENETUNREACH' }), 2);
-  let dropped = 0;
-  for (const scope of (await telemetry.collect()).scopeMetrics)
-    for (const metric of scope.metrics)
-      if (metric.descriptor.name === 'ebpf_collector_dropped_items_total')
-        for (const point of metric.dataPoints) if (point.attributes.reason === 'destination_cap') dropped += point.value as number;
-  assert.equal(dropped, 2, 'the folded failures are counted as dropped');
+  assert.equal(await selfMetric(telemetry, 'ebpf_collector_dropped_items_total', { reason: 'destination_cap' }), 2, 'the folded failures are counted as dropped');
 });

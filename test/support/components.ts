@@ -11,6 +11,17 @@ import { ProcessTable } from '../../collector/processes.js';
 import { StatusRegistry } from '../../collector/status.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
 
+/** Sum of a self-telemetry metric's points whose attributes include `attributes`; undefined when no point matches. */
+export async function selfMetric(telemetry: SelfTelemetry, name: string, attributes: Record<string, string> = {}): Promise<number | undefined> {
+  let sum: number | undefined;
+  for (const scope of (await telemetry.collect()).scopeMetrics)
+    for (const metric of scope.metrics)
+      if (metric.descriptor.name === name)
+        for (const point of metric.dataPoints)
+          if (Object.entries(attributes).every(([k, v]) => point.attributes[k] === v)) sum = (sum ?? 0) + (point.value as number);
+  return sum;
+}
+
 export function testSettings(kind: ComponentKind, id: string): CreateSettings & { statuses: StatusRegistry } {
   const logger = pino({ level: 'silent' });
   const statuses = new StatusRegistry(logger);
