@@ -7,7 +7,7 @@ import { parse } from 'yaml';
 import { projectPath } from '../../collector/paths.js';
 import { SelfTelemetry } from '../../collector/telemetry.js';
 import { ElfSymbolizer, type SymbolizeRequest } from '../../native/index.js';
-import { ProfilesSink, selfMetric, testHost, testSettings } from '../../test/support/components.js';
+import { configIssues, ProfilesSink, selfMetric, testHost, testSettings } from '../../test/support/components.js';
 import { symbolizerProcessorFactory } from './factory.js';
 import { parseProcMaps, ProcessMappings } from './proc-maps.js';
 import {
@@ -53,11 +53,7 @@ test('config: defaults, and errors that name the key', () => {
     debug_dirs: ['/usr/lib/debug'],
     debug_file_cache: { directory: '/var/cache/ebpf-collector', max_mib: 1024 },
   });
-  const issues = (config: unknown) => {
-    const result = symbolizerProcessorFactory.configSchema.safeParse(config);
-    assert.equal(result.success, false);
-    return result.error!.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-  };
+  const issues = (config: unknown) => configIssues(symbolizerProcessorFactory, config);
   assert.match(issues({ max_binaries: 3 }).join('\n'), /Unrecognized key\(s\) in object: 'max_binaries'/);
   assert.deepEqual(issues({ max_cached_binaries: 0 }), ['max_cached_binaries: Number must be greater than or equal to 1']);
   assert.deepEqual(issues({ debug_dirs: ['debug'] }), ['debug_dirs.0: must be an absolute path without \':\', got "debug"']);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Attributes, HistogramPoint } from '../../collector/data/metrics.js';
 import { projectPath } from '../../collector/paths.js';
-import { MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
+import { configIssues, MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
 import { syscallsReceiverFactory } from '../syscalls/factory.js';
 import { fileioReceiverFactory } from './factory.js';
 
@@ -99,11 +99,7 @@ function allAttributes(sink: MetricsSink): Attributes[] {
 testLifecycle(() => create({}));
 
 test('bad config values are errors that name their path', () => {
-  const issues = (config: unknown) => {
-    const result = fileioReceiverFactory.configSchema.safeParse(config);
-    assert.equal(result.success, false, `${JSON.stringify(config)} was accepted`);
-    return result.error!.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-  };
+  const issues = (config: unknown) => configIssues(fileioReceiverFactory, config);
   assert.match(issues({ interval: '1s' }).join('\n'), /Unrecognized key\(s\) in object: 'interval'/);
   assert.deepEqual(issues({ aggregate_by: ['cgroup', 'device'] }), [
     "aggregate_by.1: Invalid enum value. Expected 'cgroup' | 'pid' | 'comm' | 'mountpoint', received 'device'",

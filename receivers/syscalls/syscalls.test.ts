@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { before, test } from 'node:test';
 import type { Attributes, HistogramPoint } from '../../collector/data/metrics.js';
 import { projectPath } from '../../collector/paths.js';
-import { MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
+import { configIssues, MetricsSink, testHost, testLifecycle, testSettings } from '../../test/support/components.js';
 import { cgroup2Mount } from '../../collector/cgroups.js';
 import { syscallsReceiverFactory } from './factory.js';
 
@@ -85,11 +85,7 @@ function assertExactly(actual: number, expected: number, what: string): void {
 testLifecycle(() => create({}));
 
 test('bad config values are errors that name their path', () => {
-  const issues = (config: unknown) => {
-    const result = syscallsReceiverFactory.configSchema.safeParse(config);
-    assert.equal(result.success, false, `${JSON.stringify(config)} was accepted`);
-    return result.error!.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
-  };
+  const issues = (config: unknown) => configIssues(syscallsReceiverFactory, config);
   assert.match(issues({ interval: '1s' }).join('\n'), /Unrecognized key\(s\) in object: 'interval'/);
   assert.deepEqual(issues({ aggregate_by: ['cgroup', 'pod'] }), [
     "aggregate_by.1: Invalid enum value. Expected 'cgroup' | 'pid' | 'tid' | 'uid', received 'pod'",
