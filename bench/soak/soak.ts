@@ -141,8 +141,12 @@ function start(command: string, args: string[], log: string): ChildProcess {
 
 async function main(): Promise<void> {
   mkdirSync(OUT, { recursive: true });
-  const [metricsPort, httpPort, sinkPort] = [await freePort(), await freePort(), await freePort()];
-  let sink: OtlpGrpcSink | undefined = await OtlpGrpcSink.start(sinkPort);
+  // The sink holds its port from here on; a free port is only free until someone takes it, so the other two must differ.
+  let sink: OtlpGrpcSink | undefined = await OtlpGrpcSink.start();
+  const sinkPort = sink.port;
+  const metricsPort = await freePort();
+  let httpPort = await freePort();
+  while (httpPort === metricsPort) httpPort = await freePort();
   const configPath = join(OUT, 'pipeline.yaml');
   writeFileSync(configPath, soakConfig(metricsPort, httpPort, sink.endpoint));
 
@@ -181,8 +185,6 @@ async function main(): Promise<void> {
     sink?.received.splice(0);
     const readings = [...rssReadings, rssMb(collector.pid!)];
     rssReadings = [];
-    const fds = [...fdReadings, openFds()];
-    fdReadings = [];
     const fdTargets = readdirSync(`/proc/${collector.pid}/fd`).map((fd) => {
       try {
         return readlinkSync(`/proc/${collector.pid}/fd/${fd}`);
@@ -191,6 +193,8 @@ async function main(): Promise<void> {
       }
     });
     const fileFds = fdTargets.filter((target) => target.startsWith('/')).length;
+    const fds = [...fdReadings, fdTargets.length];
+    fdReadings = [];
     return {
       minute,
       otlpUp: sink !== undefined,
